@@ -79,13 +79,24 @@ class Predictor:
             raise RuntimeError("call set_image() first")
         return self.image
 
+    @property
+    def min_side(self) -> int:
+        """Smallest input side the models accept (their largest tap stride)."""
+        return max(t.stride for m in self.models.values() for t in m.taps)
+
+    def input_size(self, scale: float = 1.0) -> tuple[int, int]:
+        """Network input size ``(h, w)`` at ``scale`` (at least :attr:`min_side` per side)."""
+        h, w = self._require_image().shape[:2]
+        return max(self.min_side, round(h * scale)), max(self.min_side, round(w * scale))
+
     def image_tensor(self, scale: float = 1.0) -> torch.Tensor:
-        """The current image as ``(1, 3, h, w)`` float in [0, 1], resized by ``scale``."""
-        x = torch.from_numpy(self._require_image()).permute(2, 0, 1)[None].float().div(255)
-        if scale != 1.0:
-            h, w = x.shape[2:]
-            size = (max(8, round(h * scale)), max(8, round(w * scale)))
-            x = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=scale < 1)
+        """The current image as ``(1, 3, h, w)`` float in [0, 1], resized to :meth:`input_size`."""
+        img = self._require_image()
+        x = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1)[None].float().div(255)
+        size = self.input_size(scale)
+        if size != tuple(x.shape[2:]):
+            shrink = size[0] < x.shape[2] or size[1] < x.shape[3]
+            x = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=shrink)
         return x.to(self.device)
 
     @torch.no_grad()
@@ -136,8 +147,7 @@ class Predictor:
             for name in ablate & set(feats):
                 f = feats[name]
                 feats[name] = f.mean(dim=(2, 3), keepdim=True).expand_as(f)
-            x_size = self.image_tensor(s).shape[2:] if s != 1.0 else size
-            y = activate(task, model.dense(feats, tuple(x_size), budget_mb=self.budget_mb))  # (1, K, h, w)
+            y = activate(task, model.dense(feats, self.input_size(s), budget_mb=self.budget_mb))  # (1, K, h, w)
             if tuple(y.shape[2:]) != size:
                 y = F.interpolate(y, size=size, mode="bilinear", align_corners=False)
             acc = y if acc is None else acc + y

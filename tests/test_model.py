@@ -1,0 +1,109 @@
+"""The sampled (training) path and the dense (inference) path agree at every pixel."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from conftest import TINY_BACKBONE_KWARGS
+
+from pixelnet import ModelConfig, build_model
+from pixelnet.backbones import BACKBONES
+from pixelnet.predictor import Predictor
+
+CLASSES = ["a", "b", "c", "d"]
+
+
+def _model(backbone="vgg16", task="seg", head="mlp", **kw):
+    bkw = {k: v for k, v in TINY_BACKBONE_KWARGS[backbone].items() if k != "pretrained"}
+    cfg = ModelConfig(task=task, backbone=backbone, head=head, mlp_widths=[32, 16],
+                      class_names=CLASSES if task == "seg" else None, backbone_kwargs=bkw, **kw)
+    model = build_model(cfg).eval()
+    if head == "linear" and cfg.linear_bn:  # non-trivial running statistics to fold
+        model.head.norm.running_mean.uniform_(-1, 1)
+        model.head.norm.running_var.uniform_(0.5, 2)
+    return model
+
+
+def _all_coords(b, h, w):
+    bb, yy, xx = torch.meshgrid(torch.arange(b), torch.arange(h), torch.arange(w), indexing="ij")
+    return torch.stack([bb.flatten(), yy.flatten(), xx.flatten()], 1)
+
+
+@pytest.mark.parametrize("backbone", sorted(BACKBONES))
+@pytest.mark.parametrize(("head", "bn"), [("mlp", False), ("linear", False), ("linear", True)])
+@pytest.mark.parametrize("size", [(97, 131), (40, 33)])
+def test_sampled_equals_dense(backbone, head, bn, size):
+    model = _model(backbone, head=head, linear_bn=bn)
+    x = torch.rand(2, 3, *size)
+    with torch.no_grad():
+        feats = model.features(x)
+        dense = model.dense(feats, size, budget_mb=0.05)  # tiny budget: many row chunks
+        sampled = model.head_at(feats, _all_coords(2, *size))
+    sampled = sampled.view(2, *size, -1).permute(0, 3, 1, 2)
+    assert dense.shape == sampled.shape == (2, len(CLASSES), *size)
+    assert float((dense - sampled).abs().max()) <= 1e-4
+
+
+@pytest.mark.parametrize("task", ["seg", "normals", "edges"])
+def test_forward_shapes_and_backward(task):
+    model = _model(task=task).train()
+    coords = torch.tensor([[0, 0, 0], [1, 63, 63], [1, 10, 20]])
+    out = model(torch.rand(2, 3, 64, 64), coords)
+    assert out.shape == (3, model.config.num_outputs)
+    out.sum().backward()
+    assert all(p.grad is not None for p in model.backbone.parameters() if p.requires_grad)
+
+
+def test_config_rejects_bad_input():
+    with pytest.raises(ValueError):
+        ModelConfig(task="depth")
+    with pytest.raises(ValueError):
+        ModelConfig(task="seg")  # no class names
+    with pytest.raises(ValueError, match="unknown model config keys"):
+        ModelConfig.from_dict({"task": "edges", "typo": 1})
+    with pytest.raises(ValueError, match="unknown tap"):
+        build_model(ModelConfig(task="edges", backbone="vgg16", taps=["conv9_9"],
+                                backbone_kwargs={"width": 0.0625, "fc_channels": 64}))
+
+
+def test_predictor_outputs_and_multiscale():
+    models = {"seg": _model(task="seg"), "normals": _model(task="normals"), "edges": _model(task="edges")}
+    pred = Predictor(models, device="cpu", max_side=64)
+    img = (np.random.default_rng(0).random((80, 50, 3)) * 255).astype(np.uint8)
+    shown = pred.set_image(img)
+    assert shown.shape == (64, 40, 3) and pred.image_scale == pytest.approx(0.8)
+    out = pred.predict(scales=(0.5, 1.0, 1.5))
+    assert out["seg"].shape == (4, 64, 40)
+    np.testing.assert_allclose(out["seg"].sum(0), 1, atol=1e-5)
+    assert out["normals"].shape == (64, 40, 3)
+    np.testing.assert_allclose(np.linalg.norm(out["normals"], axis=-1), 1, atol=1e-5)
+    assert out["edges"].shape == (64, 40) and 0 <= out["edges"].min() and out["edges"].max() <= 1
+    single = pred.predict(scales=(1.0,))
+    assert not np.allclose(single["edges"], out["edges"])  # the scales really contributed
+
+
+def test_predictor_single_scale_matches_model_and_ablation_changes_output():
+    model = _model(task="edges")
+    pred = Predictor(model, device="cpu")
+    img = (np.random.default_rng(1).random((48, 56, 3)) * 255).astype(np.uint8)
+    got = pred.predict(img)["edges"]
+    x = torch.from_numpy(img).permute(2, 0, 1)[None].float() / 255
+    with torch.no_grad():
+        ref = model.dense(model.features(x), (48, 56)).sigmoid()[0, 0].numpy()
+    np.testing.assert_allclose(got, ref, atol=1e-6)
+    ablated = pred.predict(ablate=["conv3_3"])["edges"]
+    assert not np.allclose(ablated, got)
+
+
+def test_models_sharing_a_backbone_share_one_pass():
+    a = _model(task="seg")
+    b = build_model(ModelConfig(task="edges", backbone="vgg16", mlp_widths=[8],
+                                backbone_kwargs=dict(a.config.backbone_kwargs)), backbone=a.backbone).eval()
+    pred = Predictor({"seg": a, "edges": b}, device="cpu")
+    pred.set_image(np.zeros((32, 32, 3), np.uint8))
+    calls = []
+    hook = a.backbone.register_forward_hook(lambda *args: calls.append(1))
+    pred.predict()
+    hook.remove()
+    assert len(calls) == 1
