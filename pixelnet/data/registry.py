@@ -1,0 +1,110 @@
+"""Dataset registry: build any dataset by the name the training CLI uses (``--data``).
+
+Example::
+
+    ds = build_dataset("bsds500", root="/data/BSR", split="train", consensus=3)
+    ds = build_dataset("synth", root=None, split="val", size=(128, 128), length=200)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from torch.utils.data import Dataset
+
+from pixelnet.data.bsds import BSDS500, HEDBSDS
+from pixelnet.data.nyuv2 import NYU13_CLASSES, NYUv2Normals
+from pixelnet.data.pascal import PASCAL_CONTEXT_CLASSES, VOC2012, VOC_CLASSES, PascalContext
+from pixelnet.data.synthscenes import SYNTH_CLASSES, SynthScenes
+
+__all__ = ["DATASETS", "DATASET_TASKS", "build_dataset", "dataset_classes"]
+
+DATASET_TASKS: dict[str, tuple[str, ...]] = {
+    "synth": ("seg", "normals", "edges"),
+    "bsds500": ("edges",),
+    "hed-bsds": ("edges",),
+    "nyuv2": ("normals", "seg"),
+    "pascal-context": ("seg",),
+    "voc2012": ("seg",),
+}
+"""Tasks each dataset has labels for."""
+
+DATASETS: tuple[str, ...] = tuple(DATASET_TASKS)
+"""Names accepted by :func:`build_dataset`."""
+
+_CLASSES: dict[str, tuple[str, ...] | None] = {
+    "synth": SYNTH_CLASSES,
+    "bsds500": None,
+    "hed-bsds": None,
+    "nyuv2": NYU13_CLASSES,
+    "pascal-context": PASCAL_CONTEXT_CLASSES,
+    "voc2012": VOC_CLASSES,
+}
+
+_HED_LISTS = {"train": "train_pair.lst", "test": "test.lst"}
+
+
+def _check_name(name: str) -> None:
+    if name not in DATASET_TASKS:
+        raise ValueError(f"unknown dataset {name!r}; expected one of {DATASETS}")
+
+
+def _synth(root: Path | None, split: str, **kw: Any) -> Dataset:
+    if root is not None:
+        raise ValueError(f"the synth dataset is generated, it takes no root (got {root})")
+    return SynthScenes(split, **kw)
+
+
+def _hed(root: Path, split: str, **kw: Any) -> Dataset:
+    if "list_file" not in kw:
+        if split not in _HED_LISTS:
+            raise ValueError(f"unknown hed-bsds split {split!r}; expected one of {tuple(_HED_LISTS)}")
+        kw["list_file"] = _HED_LISTS[split]
+    return HEDBSDS(root, **kw)
+
+
+_BUILDERS: dict[str, Callable[..., Dataset]] = {
+    "synth": _synth,
+    "bsds500": BSDS500,
+    "hed-bsds": _hed,
+    "nyuv2": NYUv2Normals,
+    "pascal-context": PascalContext,
+    "voc2012": VOC2012,
+}
+
+
+def build_dataset(name: str, *, root: str | Path | None, split: str, **kw: Any) -> Dataset:
+    """Build a dataset by name.
+
+    Args:
+        name: one of :data:`DATASETS`.
+        root: dataset directory on disk (``None`` for ``synth``, required otherwise).
+        split: split name (``train`` / ``val`` / ``test``; see each dataset).
+        **kw: extra keyword arguments of the dataset class (e.g. ``size`` and ``length``
+            for ``synth``, ``consensus`` for ``bsds500``).
+
+    Returns:
+        the dataset; its samples follow the structure in :mod:`pixelnet.data.synthscenes`.
+
+    Raises:
+        ValueError: unknown name or split, or a missing / superfluous root.
+    """
+    _check_name(name)
+    if name != "synth" and root is None:
+        raise ValueError(f"dataset {name!r} needs a root directory (--data-root)")
+    return _BUILDERS[name](root, split=split, **kw)
+
+
+def dataset_classes(name: str) -> tuple[str, ...] | None:
+    """Class names of a dataset's ``seg`` labels, or ``None`` if it has none.
+
+    Args:
+        name: one of :data:`DATASETS`.
+
+    Returns:
+        the names, indexed by label value.
+    """
+    _check_name(name)
+    return _CLASSES[name]
