@@ -1,0 +1,31 @@
+"""Reusable training and evaluation machinery behind ``train/run.py`` and ``train/eval.py``.
+
+One concept per module: :mod:`~pixelnet.engine.trainer` (one SGD step and the optimiser),
+:mod:`~pixelnet.engine.fit` (the loop: logs, validation, checkpoints, clean stops),
+:mod:`~pixelnet.engine.checkpoint` (atomic, weights-only, RNG states),
+:mod:`~pixelnet.engine.order` (resumable rank-aware data order),
+:mod:`~pixelnet.engine.augment` and :mod:`~pixelnet.engine.batching` (samples to batches),
+:mod:`~pixelnet.engine.distributed` (torchrun/DDP), :mod:`~pixelnet.engine.evaluate`
+(benchmark metrics through the predictor), :mod:`~pixelnet.engine.progress` (CSV,
+TensorBoard, console), :mod:`~pixelnet.engine.config` (YAML defaults),
+:mod:`~pixelnet.engine.datasets` and :mod:`~pixelnet.engine.cli` (one-line errors).
+"""
+
+from .augment import Augment
+from .batching import TrainSamples, collate, gather_targets
+from .checkpoint import CheckpointError, atomic_save, capture_rng_state, load_checkpoint, restore_rng_state
+from .cli import UsageError, run_cli
+from .config import ConfigError, apply_yaml_defaults, parse_args, write_resolved_config
+from .distributed import DistContext, init_distributed
+from .evaluate import METRIC_KEYS, evaluate, format_metrics, predict_full_size
+from .fit import FitResult, TrainingStopped, fit
+from .order import DataOrder, StepBatches, derive_seed
+from .trainer import NonFiniteLossError, OptimConfig, Trainer
+
+__all__ = [
+    "METRIC_KEYS", "Augment", "CheckpointError", "ConfigError", "DataOrder", "DistContext", "FitResult",
+    "NonFiniteLossError", "OptimConfig", "StepBatches", "TrainSamples", "Trainer", "TrainingStopped",
+    "UsageError", "apply_yaml_defaults", "atomic_save", "capture_rng_state", "collate", "derive_seed",
+    "evaluate", "fit", "format_metrics", "gather_targets", "init_distributed", "load_checkpoint",
+    "parse_args", "predict_full_size", "restore_rng_state", "run_cli", "write_resolved_config",
+]

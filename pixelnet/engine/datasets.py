@@ -1,0 +1,87 @@
+"""Open the dataset named on a command line, turning every way it can be unusable (unknown
+name, wrong root, missing files, missing labels for the task) into a one-line error.
+
+Datasets come from :func:`pixelnet.data.build_dataset`; SynthScenes takes a ``size`` and a
+window of its split (``seed_offset``, ``length``), so evaluation can run on scenes a model
+never saw.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .. import data as pdata
+from .cli import UsageError
+
+__all__ = ["REQUIRED_KEYS", "dataset_class_names", "open_dataset"]
+
+REQUIRED_KEYS: dict[str, dict[str, tuple[str, ...]]] = {
+    "train": {"seg": ("image", "seg"), "normals": ("image", "normals", "valid"),
+              "edges": ("image", "edges")},
+    "eval": {"seg": ("image", "seg"), "normals": ("image", "normals", "valid"),
+             "edges": ("image", "edges_gt")},
+}
+"""Sample keys a task needs, for training and for evaluation."""
+
+
+def open_dataset(name: str, *, task: str, split: str, root: str | Path | None = None, purpose: str = "train",
+                 synth_size: tuple[int, int] = (256, 256), length: int | None = None,
+                 seed_offset: int = 0) -> Any:
+    """Build a dataset and check its first sample carries what ``task`` needs.
+
+    Args:
+        name: dataset name (``synth``, ``bsds500``, ...).
+        task: the task it is used for.
+        split: split name.
+        root: dataset folder (not used by ``synth``).
+        purpose: ``"train"`` or ``"eval"`` (selects :data:`REQUIRED_KEYS`).
+        synth_size: SynthScenes image size ``(H, W)``.
+        length: SynthScenes number of scenes (None: the rest of the split).
+        seed_offset: SynthScenes first position in the split.
+
+    Raises:
+        UsageError: anything that makes the dataset unusable, in one line.
+    """
+    where = f"dataset {name!r} (split {split!r}" + (f", root {root}" if root else "") + ")"
+    if name == "synth":
+        kwargs: dict[str, Any] = {"size": tuple(synth_size), "length": length, "seed_offset": seed_offset}
+    else:
+        if root is None:
+            raise UsageError(f"--data {name} needs --data-root (the folder holding the dataset)")
+        if not Path(root).exists():
+            raise UsageError(f"--data-root {root} does not exist")
+        kwargs = {}
+    build = getattr(pdata, "build_dataset", None)
+    try:
+        if build is not None:
+            ds = build(name, root=None if root is None else str(root), split=split, **kwargs)
+        elif name == "synth":
+            ds = pdata.SynthScenes(split, **kwargs)
+        else:
+            raise UsageError(f"{where}: real-dataset loaders are not available in this pixelnet.data")
+        if len(ds) == 0:
+            raise UsageError(f"{where} is empty")
+        sample = ds[0]
+    except UsageError:
+        raise
+    except (OSError, ValueError, KeyError, IndexError, RuntimeError) as e:
+        msg = str(e).splitlines()[0] if str(e) else e.__class__.__name__
+        raise UsageError(f"{where}: {msg}") from e
+    missing = [k for k in REQUIRED_KEYS[purpose][task] if k not in sample]
+    if missing:
+        raise UsageError(f"{where} has no {missing} labels: it cannot be used for task {task!r}")
+    return ds
+
+
+def dataset_class_names(name: str) -> list[str]:
+    """Class names of a segmentation dataset (index = label value)."""
+    fn = getattr(pdata, "dataset_classes", None)
+    if fn is not None:
+        try:
+            return list(fn(name))
+        except (KeyError, ValueError) as e:
+            raise UsageError(f"dataset {name!r} has no class list: {e}") from e
+    if name == "synth":
+        return list(pdata.SYNTH_CLASSES)
+    raise UsageError(f"no class list for dataset {name!r}")

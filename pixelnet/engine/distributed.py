@@ -1,0 +1,100 @@
+"""Distributed data-parallel context: the same script runs alone or under ``torchrun``.
+
+``torchrun --nproc_per_node N`` sets ``RANK``, ``WORLD_SIZE`` and ``LOCAL_RANK``; when they
+are present (and ``WORLD_SIZE > 1``) :func:`init_distributed` joins the process group with
+NCCL on GPUs and gloo on CPU. Every helper here is a no-op in a single process, so training
+code calls them unconditionally. Only rank 0 writes files.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.distributed as dist
+
+from ..device import pick_device
+
+__all__ = ["DistContext", "all_gather_objects", "all_reduce_sum", "barrier", "cleanup", "init_distributed"]
+
+
+@dataclass(frozen=True)
+class DistContext:
+    """Where this process sits in the job.
+
+    Attributes:
+        rank: global rank (0 in a single process).
+        world_size: number of processes.
+        local_rank: rank on this node (selects the GPU).
+        device: the device this process trains on.
+    """
+
+    rank: int
+    world_size: int
+    local_rank: int
+    device: torch.device
+
+    @property
+    def is_main(self) -> bool:
+        """True on the process that writes files and prints progress."""
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+
+def init_distributed(device: str = "auto") -> DistContext:
+    """Read the ``torchrun`` environment, pick the device and join the process group.
+
+    Args:
+        device: ``"auto"`` or an explicit device; under ``torchrun`` with CUDA each process
+            takes ``cuda:LOCAL_RANK``.
+
+    Returns:
+        The context of this process.
+    """
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    dev = pick_device(device)
+    if world > 1:
+        if dev.type == "cuda":
+            dev = torch.device("cuda", local)
+            torch.cuda.set_device(dev)
+        elif dev.type != "cpu":
+            raise ValueError(f"distributed training supports CUDA (NCCL) and CPU (gloo), not {dev.type}")
+        if not dist.is_initialized():
+            dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo")
+    return DistContext(rank=rank, world_size=world, local_rank=local, device=dev)
+
+
+def all_reduce_sum(values: torch.Tensor, ctx: DistContext) -> torch.Tensor:
+    """Sum a tensor over all processes (returns a new tensor; identity in one process)."""
+    out = values.detach().clone()
+    if ctx.distributed:
+        dist.all_reduce(out, op=dist.ReduceOp.SUM)
+    return out
+
+
+def all_gather_objects(obj: Any, ctx: DistContext) -> list[Any]:
+    """Gather one picklable object from every rank, in rank order."""
+    if not ctx.distributed:
+        return [obj]
+    out: list[Any] = [None] * ctx.world_size
+    dist.all_gather_object(out, obj)
+    return out
+
+
+def barrier(ctx: DistContext) -> None:
+    """Wait for every process (no-op in one process)."""
+    if ctx.distributed:
+        dist.barrier()
+
+
+def cleanup(ctx: DistContext) -> None:
+    """Leave the process group."""
+    if ctx.distributed and dist.is_initialized():
+        dist.destroy_process_group()

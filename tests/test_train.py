@@ -1,0 +1,190 @@
+"""Contracts of ``train/run.py`` and the training engine, in process on tiny CPU configs."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from pixelnet.engine.augment import Augment, crop_or_pad, resize_sample
+from pixelnet.engine.checkpoint import load_checkpoint
+from pixelnet.engine.cli import run_cli
+from pixelnet.engine.config import parse_args
+from pixelnet.engine.order import DataOrder
+from pixelnet.io import load_model
+
+ROOT = Path(__file__).resolve().parents[1]
+
+TINY = ["--data", "synth", "--synth-size", "64", "--backbone", "vgg16", "--backbone-width", "0.0625",
+        "--fc-channels", "64", "--scratch", "--mlp-width", "32", "--images-per-batch", "2",
+        "--pixels-per-image", "100", "--workers", "0", "--no-tensorboard", "--threads", "1"]
+"""A model and data small enough for CPU tests (one step takes milliseconds)."""
+
+
+def load_script(name: str):
+    """Import ``train/<name>.py`` as a module."""
+    spec = importlib.util.spec_from_file_location(f"pixelnet_train_{name}", ROOT / "train" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+run = load_script("run")
+
+
+def train(argv: list[str]) -> int:
+    """Run ``train/run.py`` in process; returns its exit status."""
+    return run_cli(run.main, parse_args(run.get_args_parser(), argv), prog="run.py")
+
+
+def losses(out: Path) -> dict[int, float]:
+    with open(out / "train_log.csv", newline="") as f:
+        return {int(r["step"]): float(r["loss"]) for r in csv.DictReader(f)}
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def seg_run(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("runs") / "seg"
+    assert train([*TINY, "--task", "seg", "--iters", "4", "--ckpt-every", "2", "--val-limit", "2",
+                  "--out", str(out)]) == 0
+    return out
+
+
+def test_run_writes_a_loadable_model_logs_and_resolved_config(seg_run: Path) -> None:
+    for name in ("model.safetensors", "config.json", "checkpoint.pt", "train.yaml", "train_log.csv",
+                 "val_log.csv"):
+        assert (seg_run / name).is_file(), name
+    model = load_model(seg_run, task="seg")
+    prov = model.config.provenance
+    assert prov["iterations"] == 4 and prov["command"] and prov["args"]["task"] == "seg"
+    assert prov["data"]["name"] == "synth" and set(prov["metrics"]) == {"pixel_acc", "mean_acc", "miou"}
+    assert sorted(losses(seg_run)) == [1, 2, 3, 4]
+    ckpt = load_checkpoint(seg_run / "checkpoint.pt")  # weights_only=True
+    assert ckpt["step"] == 4 and ckpt["data_order"]["seed"] == 0
+    # the resolved config repeats the run: as --config it reproduces every option
+    again = parse_args(run.get_args_parser(), ["--config", str(seg_run / "train.yaml")])
+    first = yaml.safe_load((seg_run / "train.yaml").read_text())
+    assert {k.replace("_", "-"): v for k, v in vars(again).items() if k != "config"} == first
+
+
+def test_yaml_config_sets_defaults_only_and_rejects_unknown_keys(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("task: edges\npixels-per-image: 50\nimages_per_batch: 3\nscales: [0.5, 1.0]\n")
+    args = parse_args(run.get_args_parser(), ["--config", str(cfg), "--images-per-batch", "7"])
+    got = (args.task, args.pixels_per_image, args.images_per_batch, args.scales)
+    assert got == ("edges", 50, 7, [0.5, 1.0])
+    cfg.write_text("pixels-per-imag: 50\n")
+    with pytest.raises(SystemExit):
+        parse_args(run.get_args_parser(), ["--config", str(cfg)])
+    cfg.write_text("sampler: clever\n")
+    with pytest.raises(SystemExit):
+        parse_args(run.get_args_parser(), ["--config", str(cfg)])
+
+
+def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    from pixelnet.engine.trainer import Trainer
+
+    real = Trainer.loss
+    calls = {"n": 0}
+
+    def poisoned(self, raw, targets):
+        calls["n"] += 1
+        loss = real(self, raw, targets)
+        return loss * float("nan") if calls["n"] >= 4 else loss
+
+    monkeypatch.setattr(Trainer, "loss", poisoned)
+    out = tmp_path / "nan"
+    rc = train([*TINY, "--task", "normals", "--iters", "8", "--ckpt-every", "2", "--no-val",
+                "--out", str(out)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 1
+    assert "nan" in err[-1] and "step 4" in err[-1] and "checkpoint" in err[-1] and "Traceback" not in err[-1]
+    ckpt = load_checkpoint(out / "checkpoint.pt")
+    assert ckpt["step"] == 2
+    assert all(torch.isfinite(v).all() for v in ckpt["trainer"]["model"].values() if v.is_floating_point())
+    assert not (out / "model.safetensors").exists()  # nothing written from a diverged model
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--resume", "--data", "bsds500", "--data-root", "/does/not/exist"], "does not exist"),
+    (["--resume", "--data", "nyuv2", "--data-root", "EMPTY"], "nyuv2"),  # a folder without the files
+    (["--resume"], "incompatible"),  # the checkpoint was written for task seg
+    (["--resume", "GARBAGE"], "cannot be read"),
+    ([], "already holds a run"),
+    (["--sampler", "stratified"], "does not fit"),
+])
+def test_bad_inputs_give_one_line_errors_and_overwrite_nothing(
+        seg_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture, extra: list[str], message: str) -> None:
+    (tmp_path / "empty").mkdir()
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(b"not a checkpoint")
+    swap = {"EMPTY": str(tmp_path / "empty"), "GARBAGE": str(garbage)}
+    extra = [swap.get(e, e) for e in extra]
+    before = snapshot(seg_run)
+    capsys.readouterr()
+    rc = train([*TINY, "--task", "normals", "--iters", "6", "--out", str(seg_run), *extra])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc != 0
+    assert len(err) == 1 and err[0].startswith("run.py: error:") and message in err[0], err
+    assert snapshot(seg_run) == before
+
+
+def test_resume_rejects_a_checkpoint_of_another_architecture(seg_run: Path, tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture) -> None:
+    before = snapshot(seg_run)
+    argv = [*TINY, "--task", "seg", "--iters", "6", "--out", str(seg_run), "--resume"]
+    argv[argv.index("--mlp-width") + 1] = "64"
+    assert train(argv) == 1
+    assert "--mlp-width" in capsys.readouterr().err
+    assert snapshot(seg_run) == before
+
+
+def test_flip_negates_normal_x_and_crop_pads_with_ignore() -> None:
+    rng = np.random.default_rng(0)
+    n = rng.normal(size=(4, 6, 3)).astype(np.float32)
+    sample = {"image": rng.integers(0, 255, (4, 6, 3), dtype=np.uint8), "normals": n,
+              "valid": np.ones((4, 6), bool), "seg": np.arange(24).reshape(4, 6)}
+    flipped = None
+    for seed in range(10):  # find a seed that flips
+        out = Augment(flip=True)(sample, np.random.default_rng(seed))
+        if not np.array_equal(out["image"], sample["image"]):
+            flipped = out
+            break
+    assert flipped is not None
+    np.testing.assert_array_equal(flipped["normals"][:, ::-1, 0], -n[..., 0])
+    np.testing.assert_array_equal(flipped["normals"][:, ::-1, 1:], n[..., 1:])
+    np.testing.assert_array_equal(flipped["seg"][:, ::-1], sample["seg"])
+    padded = crop_or_pad(sample, (6, 8), -1, -1)
+    assert padded["seg"][0, 0] == 255 and not padded["valid"][0].any() and padded["seg"][1, 1] == 0
+    assert (padded["normals"][0] == 0).all()
+
+
+def test_downscaled_edges_keep_one_pixel_boundaries() -> None:
+    edges = np.zeros((8, 8), np.uint8)
+    edges[:, 3] = 1  # a vertical 1-pixel boundary on an odd column
+    edges[0, 0] = 255
+    small = resize_sample({"image": np.zeros((8, 8, 3), np.uint8), "edges": edges}, (4, 4))["edges"]
+    assert (small[:, 1] == 1).all() and small[0, 0] == 255 and (small[1:, [0, 2, 3]] == 0).all()
+
+
+def test_data_order_is_resumable_and_ranks_draw_different_images() -> None:
+    ranks = [DataOrder(10, 2, seed=3, rank=r, world_size=2) for r in range(2)]
+    seen = []
+    for step in range(5):  # 5 steps x 2 ranks x 2 images = two epochs of 10 images
+        a, b = (o.batch(step) for o in ranks)
+        assert not {i for i, _ in a} & {i for i, _ in b}
+        seen += [i for i, _ in a + b]
+    assert sorted(seen[:10]) == list(range(10)) and sorted(seen[10:]) == list(range(10))
+    assert DataOrder(10, 2, seed=3, rank=1, world_size=2).batch(4) == ranks[1].batch(4)
+    assert math.isclose(ranks[0].epoch(5), 2.0)

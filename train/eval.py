@@ -1,0 +1,104 @@
+"""Evaluate a trained model: ``python train/eval.py --model runs/seg --data synth --split test``.
+
+Runs the model exactly as users do (the :class:`~pixelnet.predictor.Predictor`, dense, at
+``--scales``) and reports the task's benchmark metrics (see :mod:`pixelnet.engine.evaluate`).
+Prints a table; ``--json FILE`` writes exactly the metric keys of the task:
+
+- seg: ``pixel_acc``, ``mean_acc``, ``miou`` (fractions);
+- normals: ``mean``, ``median``, ``rmse`` (degrees), ``within_11_25``, ``within_22_5``,
+  ``within_30`` (percent);
+- edges: ``ods``, ``ois``, ``ap`` (BSDS protocol).
+
+On SynthScenes, ``--seed S --limit N`` evaluates the N scenes of the split that start at
+position S, so evaluation can always use scenes no model was trained on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from pixelnet.engine.cli import UsageError, run_cli
+from pixelnet.engine.config import parse_args
+from pixelnet.engine.datasets import dataset_class_names, open_dataset
+from pixelnet.engine.evaluate import evaluate, format_metrics
+from pixelnet.io import load_model
+
+DATASETS = ("synth", "bsds500", "hed-bsds", "nyuv2", "pascal-context", "voc2012")
+
+
+def floats(text: str) -> list[float]:
+    """``"0.5,1,1.5"`` -> ``[0.5, 1.0, 1.5]``."""
+    return [float(t) for t in str(text).split(",") if t.strip()]
+
+
+def ints(text: str) -> list[int]:
+    """``"256,320"`` -> ``[256, 320]``."""
+    return [int(t) for t in str(text).split(",") if t.strip()]
+
+
+def get_args_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--config", help="YAML file of option defaults (command-line flags win)")
+    p.add_argument("--model", help="model folder (model.safetensors + config.json), e.g. runs/NAME")
+    p.add_argument("--data", choices=DATASETS, default="synth")
+    p.add_argument("--data-root", help="dataset folder (real datasets)")
+    p.add_argument("--split", default="test")
+    p.add_argument("--scales", type=floats, default=[1.0], help="test scales averaged, e.g. 0.5,1,1.5")
+    p.add_argument("--limit", type=int, default=None, help="evaluate the first N images")
+    p.add_argument("--seed", type=int, default=0, help="SynthScenes: first scene of the split")
+    p.add_argument("--synth-size", type=ints, default=[256, 256], help="SynthScenes image size H,W (or S)")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--max-side", type=int, default=1024, help="predictor size limit (results at full size)")
+    p.add_argument("--json", help="write the metrics to this JSON file")
+    p.add_argument("--quiet", action="store_true", help="no progress line")
+    return p
+
+
+def main(args: argparse.Namespace) -> int:
+    if not args.model:
+        raise UsageError("--model is required (a folder with model.safetensors and config.json)")
+    if args.limit is not None and args.limit < 1:
+        raise UsageError("--limit must be >= 1")
+    if not args.scales or min(args.scales) <= 0:
+        raise UsageError("--scales must be positive numbers")
+    if len(args.synth_size) not in (1, 2):
+        raise UsageError("--synth-size takes S or H,W")
+    model = load_model(args.model)
+    task = model.task
+    if task == "seg":
+        classes = dataset_class_names(args.data)
+        if list(model.config.class_names or []) != classes:
+            raise UsageError(f"the model's {len(model.config.class_names or [])} classes are not the "
+                             f"{len(classes)} classes of dataset {args.data!r}")
+    size = (args.synth_size[0], args.synth_size[-1])
+    dataset = open_dataset(args.data, task=task, split=args.split, root=args.data_root, purpose="eval",
+                           synth_size=size, length=args.limit if args.data == "synth" else None,
+                           seed_offset=args.seed if args.data == "synth" else 0)
+    total = len(dataset) if args.limit is None else min(args.limit, len(dataset))
+    t0 = time.perf_counter()
+
+    def progress(done: int, n: int) -> None:
+        if not args.quiet and sys.stderr.isatty():
+            end = "\n" if done == n else ""
+            print(f"\r{done}/{n} images ({time.perf_counter() - t0:.1f} s)", end=end, file=sys.stderr,
+                  flush=True)
+
+    metrics = evaluate(model, dataset, scales=args.scales, limit=total, device=args.device,
+                       max_side=args.max_side, progress=progress)
+    where = f"{args.data}/{args.split}" + (f" from scene {args.seed}" if args.data == "synth" else "")
+    print(format_metrics(task, metrics, title=f"{task} model {args.model} on {where}: {total} images, "
+                                              f"scales {','.join(f'{s:g}' for s in args.scales)}"))
+    if args.json:
+        path = Path(args.json)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(metrics, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main, parse_args(get_args_parser()), prog="train/eval.py"))
