@@ -118,6 +118,9 @@ def test_edges_are_thin_and_on_the_near_side() -> None:
     expected[:, 3] = True
     assert np.array_equal(edges, expected)
     assert np.array_equal(_edges(surface, 3.0 - depth)[:, 2], np.ones(5, dtype=bool))
+    jitter = 1.0 + 1e-4 * np.random.default_rng(0).standard_normal((5, 6))  # a crease: equal depths
+    assert np.array_equal(_edges(surface, jitter)[:, 2], np.ones(5, dtype=bool))
+    assert _edges(surface, jitter).sum() == 5
 
 
 def test_texture_does_not_create_edges() -> None:
@@ -149,3 +152,33 @@ def test_dataset_indexing_and_collate() -> None:
         SynthScenes("extra")
     with pytest.raises(ValueError, match="length"):
         SynthScenes("val", length=len(SYNTH_SPLITS["val"]), seed_offset=1)
+
+
+def test_example_files_round_trip(tmp_path) -> None:
+    from pixelnet.data.synth_gallery import colour_labels, gallery, save_example
+
+    png, npz = save_example(3, tmp_path, size=SIZE)
+    truth = render_scene(3, SIZE)
+    stored = np.load(npz)
+    assert np.array_equal(stored["seg"], truth["seg"]) and np.array_equal(stored["edges"], truth["edges"])
+    assert np.abs(stored["normals"] / 127.5 - 1 - truth["normals"]).max() < 0.01
+    assert tuple(stored["classes"]) == SYNTH_CLASSES
+    assert gallery([0, 1], size=(8, 10), gap=2).shape == (18, 46, 3)
+    assert (colour_labels(np.array([[255]])) == 0).all()
+
+
+def test_bench_cli_writes_json(tmp_path) -> None:
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "bench" / "bench_synthscenes.py"
+    spec = importlib.util.spec_from_file_location("bench_synthscenes", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    out = tmp_path / "bench.json"
+    args = bench.get_args_parser().parse_args(["--size", "16", "16", "--scenes", "2", "--runs", "1",
+                                               "--class-stats", "2", "--json", str(out)])
+    bench.main(args)
+    result = json.loads(out.read_text())
+    assert result["scenes_per_s"] > 0 and abs(sum(result["class_frequencies"].values()) - 1) < 1e-6

@@ -297,7 +297,8 @@ def bounding_cones(primitives: tuple[Primitive, ...], apex: np.ndarray, directio
     cos = np.sqrt(np.clip(1.0 - (radius / np.maximum(dist, 1e-9)) ** 2, 0.0, 1.0)) - 1e-4
     unit = (to_center / np.maximum(dist, 1e-9)[:, None]).astype(np.float32)
     length = np.sqrt(directions[0] ** 2 + directions[1] ** 2 + directions[2] ** 2)
-    keep = unit @ directions >= cos.astype(np.float32)[:, None] * length
+    # einsum, not @: a (P, 3) x (3, N) BLAS product spawns threads that cost more than they save here
+    keep = np.einsum("pk,kn->pn", unit, directions) >= cos.astype(np.float32)[:, None] * length
     keep[inside] = True
     return keep
 

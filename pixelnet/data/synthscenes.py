@@ -45,6 +45,7 @@ SYNTH_SPLITS: dict[str, range] = {
 
 _FACES_PER_OWNER = 8  # surface id = (owner + 1) * 8 + face; the room is owner -1
 _SHADOW_OFFSET = 1e-3
+_DEPTH_TIE = 0.01  # relative depth difference below which two neighbours are equally near
 
 
 def _cast(scene: Scene, size: tuple[int, int]) -> dict[str, np.ndarray]:
@@ -150,7 +151,8 @@ def _edges(surface: np.ndarray, depth: np.ndarray) -> np.ndarray:
 
     Returns:
         bool ``[H, W]``: for every pair of 4-neighbours on different surfaces, the nearer
-        pixel (the left / upper one on ties) is a boundary pixel.
+        pixel is a boundary pixel. Depths within 1 % count as a tie (a crease, where both
+        sides meet) and mark the left / upper pixel, so creases do not zigzag.
     """
     edges = np.zeros(surface.shape, dtype=bool)
     for axis in (0, 1):
@@ -159,7 +161,7 @@ def _edges(surface: np.ndarray, depth: np.ndarray) -> np.ndarray:
         a[axis], b[axis] = slice(None, -1), slice(1, None)
         a, b = tuple(a), tuple(b)
         differ = surface[a] != surface[b]
-        first_nearer = depth[a] <= depth[b]
+        first_nearer = depth[a] <= depth[b] * (1 + _DEPTH_TIE)
         edges[a] |= differ & first_nearer
         edges[b] |= differ & ~first_nearer
     return edges
