@@ -216,7 +216,9 @@ def _counts(r: list[float], p: list[float], n: float = 100.0) -> EdgeCounts:
 
 def test_edges_ods_interpolates_between_thresholds():
     meter = EdgeMeter(thresholds=2)  # thresholds 1/3, 2/3
-    meter.images.append(_counts([1.0, 0.5], [0.5, 1.0]))
+    meter.update_counts(_counts([1.0, 0.5], [0.5, 1.0]))
+    with pytest.raises(ValueError, match="thresholds"):
+        meter.update_counts(_counts([1.0], [1.0]))
     out = meter.compute()
     # F is 2/3 at both thresholds but 0.75 halfway along the PR segment
     assert out["ods"] == pytest.approx(0.75, abs=1e-3)
@@ -225,8 +227,8 @@ def test_edges_ods_interpolates_between_thresholds():
 
 def test_edges_ois_takes_each_images_best_threshold():
     meter = EdgeMeter(thresholds=2)
-    meter.images.append(_counts([1.0, 0.2], [1.0, 0.2]))  # best at threshold 1
-    meter.images.append(_counts([0.2, 1.0], [0.2, 1.0]))  # best at threshold 2
+    meter.update_counts(_counts([1.0, 0.2], [1.0, 0.2]))  # best at threshold 1
+    meter.update_counts(_counts([0.2, 1.0], [0.2, 1.0]))  # best at threshold 2
     out = meter.compute()
     assert out["ois"] == pytest.approx(1.0)
     assert out["ods"] == pytest.approx(0.6)  # the dataset curve is flat at R = P = 0.6
@@ -235,10 +237,10 @@ def test_edges_ois_takes_each_images_best_threshold():
 def test_edges_ap_is_matlab_area_pr():
     meter = EdgeMeter(thresholds=3)
     # precision 1 for recall in [0.105, 0.895]: samples 0.11 .. 0.89 of 0:0.01:1 -> 79 x 0.01
-    meter.images.append(_counts([0.895, 0.5, 0.105], [1.0, 1.0, 1.0], n=1000.0))
+    meter.update_counts(_counts([0.895, 0.5, 0.105], [1.0, 1.0, 1.0], n=1000.0))
     assert meter.compute()["ap"] == pytest.approx(0.79)
     meter.reset()
-    meter.images.append(_counts([0.6, 0.6, 0.6], [1.0, 1.0, 1.0]))  # one distinct recall: area 0
+    meter.update_counts(_counts([0.6, 0.6, 0.6], [1.0, 1.0, 1.0]))  # one distinct recall: area 0
     assert meter.compute()["ap"] == 0.0
 
 
