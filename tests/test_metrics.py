@@ -259,7 +259,8 @@ def test_edge_nms_thins_a_blurred_line():
 def test_edges_rejects_bad_input():
     meter = EdgeMeter()
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
-        meter.update(np.full((SIZE, SIZE), 2.0), RECT[None])
+        meter.update(np.full((SIZE, SIZE), 1.01), RECT[None])
+    meter.update((RECT * (1 + 1e-7)).astype(np.float32), RECT[None])  # rounding overshoot: clipped
     with pytest.raises(ValueError, match="ground truth"):
         meter.update(np.zeros((SIZE, SIZE)), RECT[None, :10])
 

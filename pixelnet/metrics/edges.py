@@ -78,6 +78,7 @@ def edge_nms(prob: np.ndarray, *, radius: int = 1, border: int = 5, multiplier: 
 
 
 _COUNT_FIELDS = ("count_r", "sum_r", "count_p", "sum_p")
+_RANGE_SLACK = 1e-5  # probabilities this far outside [0, 1] are rounding error and clipped
 
 
 @dataclass
@@ -315,9 +316,9 @@ def _as_prob(prob: np.ndarray) -> np.ndarray:
     if prob.dtype == np.uint8:
         return prob / 255.0
     prob = prob.astype(np.float64)
-    if prob.size and (prob.min() < 0 or prob.max() > 1):
-        raise ValueError("edge probabilities must lie in [0, 1]")
-    return prob
+    if prob.size and (prob.min() < -_RANGE_SLACK or prob.max() > 1 + _RANGE_SLACK):
+        raise ValueError(f"edge probabilities must lie in [0, 1], got [{prob.min():g}, {prob.max():g}]")
+    return np.clip(prob, 0.0, 1.0)  # rounding overshoot of resizing / averaging
 
 
 def _as_annotators(gt: np.ndarray, shape: tuple[int, ...]) -> list[np.ndarray]:
