@@ -117,7 +117,8 @@ def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(
 
 
 @pytest.mark.parametrize("extra, message", [
-    (["--resume", "--data", "bsds500", "--data-root", "/does/not/exist"], "does not exist"),
+    (["--resume", "--data", "nyuv2", "--data-root", "/does/not/exist"], "does not exist"),
+    (["--resume", "--data", "bsds500", "--data-root", "/tmp"], "no 'normals' labels"),
     (["--resume", "--data", "nyuv2", "--data-root", "EMPTY"], "nyuv2"),  # a folder without the files
     (["--resume"], "incompatible"),  # the checkpoint was written for task seg
     (["--resume", "GARBAGE"], "cannot be read"),

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from pixelnet.engine.cli import UsageError, run_cli
 from pixelnet.engine.config import parse_args
-from pixelnet.engine.datasets import dataset_class_names, open_dataset
+from pixelnet.engine.datasets import EVAL_SPLITS, dataset_class_names, open_dataset
 from pixelnet.engine.evaluate import evaluate, format_metrics
 from pixelnet.io import load_model
 
@@ -47,7 +47,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="model folder (model.safetensors + config.json), e.g. runs/NAME")
     p.add_argument("--data", choices=DATASETS, default="synth")
     p.add_argument("--data-root", help="dataset folder (real datasets)")
-    p.add_argument("--split", default="test")
+    p.add_argument("--split", default=None, help="default: the benchmark split of the dataset")
     p.add_argument("--scales", type=floats, default=[1.0], help="test scales averaged, e.g. 0.5,1,1.5")
     p.add_argument("--limit", type=int, default=None, help="evaluate the first N images")
     p.add_argument("--seed", type=int, default=0, help="SynthScenes: first scene of the split")
@@ -76,7 +76,8 @@ def main(args: argparse.Namespace) -> int:
             raise UsageError(f"the model's {len(model.config.class_names or [])} classes are not the "
                              f"{len(classes)} classes of dataset {args.data!r}")
     size = (args.synth_size[0], args.synth_size[-1])
-    dataset = open_dataset(args.data, task=task, split=args.split, root=args.data_root, purpose="eval",
+    split = args.split or EVAL_SPLITS[args.data]
+    dataset = open_dataset(args.data, task=task, split=split, root=args.data_root, purpose="eval",
                            synth_size=size, length=args.limit if args.data == "synth" else None,
                            seed_offset=args.seed if args.data == "synth" else 0)
     total = len(dataset) if args.limit is None else min(args.limit, len(dataset))
@@ -90,7 +91,7 @@ def main(args: argparse.Namespace) -> int:
 
     metrics = evaluate(model, dataset, scales=args.scales, limit=total, device=args.device,
                        max_side=args.max_side, progress=progress)
-    where = f"{args.data}/{args.split}" + (f" from scene {args.seed}" if args.data == "synth" else "")
+    where = f"{args.data}/{split}" + (f" from scene {args.seed}" if args.data == "synth" else "")
     print(format_metrics(task, metrics, title=f"{task} model {args.model} on {where}: {total} images, "
                                               f"scales {','.join(f'{s:g}' for s in args.scales)}"))
     if args.json:

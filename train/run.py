@@ -29,7 +29,7 @@ from pixelnet.engine.batching import TrainSamples, collate
 from pixelnet.engine.checkpoint import CheckpointError, load_checkpoint, restore_rng_state
 from pixelnet.engine.cli import UsageError, run_cli
 from pixelnet.engine.config import parse_args, write_resolved_config
-from pixelnet.engine.datasets import dataset_class_names, open_dataset
+from pixelnet.engine.datasets import VAL_SPLITS, dataset_class_names, open_dataset
 from pixelnet.engine.distributed import cleanup, init_distributed
 from pixelnet.engine.evaluate import evaluate
 from pixelnet.engine.fit import CHECKPOINT_NAME, fit
@@ -68,7 +68,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     g.add_argument("--data", choices=DATASETS, default="synth", help="training dataset")
     g.add_argument("--data-root", help="dataset folder (real datasets)")
     g.add_argument("--train-split", default="train")
-    g.add_argument("--val-split", default="val")
+    g.add_argument("--val-split", default=None, help="split validated on (default: per dataset)")
     g.add_argument("--synth-size", type=ints, default=[256, 256], help="SynthScenes size H,W (or S)")
     g.add_argument("--synth-length", type=int, default=None, help="number of SynthScenes training scenes")
     g = p.add_argument_group("model")
@@ -204,7 +204,8 @@ def main(args: argparse.Namespace) -> int:
                                  synth_size=size, length=args.synth_length)
         val_set = None
         if args.val:
-            val_set = open_dataset(args.data, task=args.task, split=args.val_split, root=args.data_root,
+            val_set = open_dataset(args.data, task=args.task, split=args.val_split or VAL_SPLITS[args.data],
+                                   root=args.data_root,
                                    purpose="eval", synth_size=size,
                                    length=args.val_limit if args.data == "synth" else None)
         config = model_config(args)

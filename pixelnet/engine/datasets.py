@@ -14,7 +14,20 @@ from typing import Any
 from .. import data as pdata
 from .cli import UsageError
 
-__all__ = ["REQUIRED_KEYS", "dataset_class_names", "open_dataset"]
+__all__ = ["EVAL_SPLITS", "REQUIRED_KEYS", "VAL_SPLITS", "dataset_class_names", "open_dataset"]
+
+EVAL_SPLITS: dict[str, str] = {
+    "synth": "test", "bsds500": "test", "hed-bsds": "test", "nyuv2": "val", "pascal-context": "val",
+    "voc2012": "val",
+}
+"""The split each dataset's benchmark numbers are reported on (NYUv2's ``val`` is its 654-image
+test set; PASCAL's test labels are not public)."""
+
+VAL_SPLITS: dict[str, str] = {
+    "synth": "val", "bsds500": "val", "hed-bsds": "test", "nyuv2": "val", "pascal-context": "val",
+    "voc2012": "val",
+}
+"""The split watched during training (the benchmark split where there is no separate one)."""
 
 REQUIRED_KEYS: dict[str, dict[str, tuple[str, ...]]] = {
     "train": {"seg": ("image", "seg"), "normals": ("image", "normals", "valid"),
@@ -43,6 +56,9 @@ def open_dataset(name: str, *, task: str, split: str, root: str | Path | None = 
     Raises:
         UsageError: anything that makes the dataset unusable, in one line.
     """
+    tasks = getattr(pdata, "DATASET_TASKS", {}).get(name)
+    if tasks is not None and task not in tasks:
+        raise UsageError(f"dataset {name!r} has no {task!r} labels (it has {list(tasks)})")
     where = f"dataset {name!r} (split {split!r}" + (f", root {root}" if root else "") + ")"
     if name == "synth":
         kwargs: dict[str, Any] = {"size": tuple(synth_size), "length": length, "seed_offset": seed_offset}
