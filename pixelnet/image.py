@@ -63,7 +63,9 @@ def load_image(source: str | Path | bytes, *, max_pixels: int = MAX_PIXELS) -> n
             return _pil_to_rgb(img)
     except ImageError:
         raise
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise ImageError(f"the image is too large to decode safely ({e})") from e
+    except UnidentifiedImageError as e:
         raise ImageError(f"not a readable image: {e.__class__.__name__}") from e
     except (OSError, SyntaxError, ValueError, EOFError) as e:
         raise ImageError(f"the image file is damaged or truncated ({e})") from e

@@ -177,7 +177,7 @@ def receptive_field_sizes(backbone: nn.Module, tap_names: Sequence[str]) -> dict
         handles = [m.register_forward_hook(hook) for m in backbone.modules() if isinstance(m, kinds)]
         try:
             p = next(backbone.parameters(), torch.zeros(()))
-            x = torch.zeros(1, 3, 64, 64, device=p.device, dtype=p.dtype)
+            x = torch.zeros(1, 3, 32, 32, device=p.device, dtype=p.dtype)  # the smallest VGG input
             for name in todo:
                 ops.clear()
                 backbone(x, [name])

@@ -1,0 +1,277 @@
+"""The explorer's computations, without any UI: per-image sessions cached server-side,
+dense predictions for all tasks, the pixel inspector, tap maps and sampler overlays.
+
+``demo/app.py`` wires these to Gradio components; tests and ``bench/bench_demo.py`` call
+them directly. One :class:`pixelnet.predictor.Predictor` per (image, model choice)
+holds that image's feature cache, so the inspector never recomputes the backbone, and
+models that share a backbone share its single pass. All model work runs under one lock
+(the machine's cores are already used by torch inside one call).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from pixelnet.attribution import BASELINE, tap_baselines, tap_contribution_maps, tap_shapley
+from pixelnet.image import ImageError, load_image, to_rgb_array
+from pixelnet.model import PixelNet
+from pixelnet.predictor import Predictor
+from pixelnet.visualize import normal_angles
+
+from .models import ModelBank
+
+__all__ = ["MIN_SIDE", "MULTI_SCALES", "Explorer", "Session", "image_digest", "read_upload"]
+
+MIN_SIDE = 16  # smaller images carry too few pixels for the coarsest taps
+MULTI_SCALES = (0.5, 1.0, 1.5)
+
+
+def image_digest(image: np.ndarray) -> str:
+    """Content hash of an ``(H, W, 3)`` uint8 image (shape included)."""
+    h = hashlib.blake2b(digest_size=16)
+    h.update(str(image.shape).encode())
+    h.update(np.ascontiguousarray(image).data)
+    return h.hexdigest()
+
+
+def read_upload(source: str | Path | bytes | np.ndarray | Mapping[str, Any] | None) -> np.ndarray:
+    """Decode what the UI or API hands over into ``(H, W, 3)`` uint8 RGB.
+
+    Args:
+        source: a file path, raw bytes, an array, or Gradio's file payload (a dict with
+            ``path``; the app passes it unprocessed so that decoding errors are ours).
+
+    Raises:
+        ImageError: no image, an unreadable one, or one smaller than :data:`MIN_SIDE`.
+    """
+    if source is None:
+        raise ImageError("no image: upload one or pick an example")
+    if isinstance(source, Mapping):
+        path = source.get("path")
+        if not path:
+            raise ImageError("the upload has no file (try uploading again)")
+        source = path
+    if isinstance(source, np.ndarray):
+        rgb = to_rgb_array(source)
+    else:
+        try:
+            rgb = load_image(source)
+        except FileNotFoundError as e:
+            raise ImageError("the uploaded file is no longer available; upload it again") from e
+    h, w = rgb.shape[:2]
+    if min(h, w) < MIN_SIDE:
+        raise ImageError(
+            f"the image is {w}x{h} pixels; the explorer needs at least {MIN_SIDE} pixels per side"
+        )
+    return rgb
+
+
+@dataclass
+class Session:
+    """One image under one choice of models.
+
+    Attributes:
+        predictor: holds the (resized) image and its cached features.
+        original_size: ``(H, W)`` of the image before resizing.
+    """
+
+    predictor: Predictor
+    original_size: tuple[int, int]
+    _outputs: dict[tuple[Any, ...], dict[str, np.ndarray]] = field(default_factory=dict)
+    _maps: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+    _baselines: dict[str, dict[str, torch.Tensor]] = field(default_factory=dict)
+    _thumbs: dict[str, np.ndarray] | None = None
+
+    @property
+    def image(self) -> np.ndarray:
+        """The working ``(H', W', 3)`` uint8 image all outputs and clicks refer to."""
+        assert self.predictor.image is not None
+        return self.predictor.image
+
+    @property
+    def scale(self) -> float:
+        """Working size / original size."""
+        return self.predictor.image_scale
+
+    @property
+    def models(self) -> dict[str, PixelNet]:
+        return self.predictor.models
+
+    def all_taps(self) -> list[str]:
+        """Union of the tap names of every model (shallow to deep by stride)."""
+        seen: dict[str, int] = {}
+        for m in self.models.values():
+            for t in m.taps:
+                seen.setdefault(t.name, t.stride)
+        return sorted(seen, key=lambda n: (seen[n], list(seen).index(n)))
+
+    def to_working(self, x: float, y: float) -> tuple[int, int]:
+        """Original-image pixel ``(x, y)`` -> working pixel ``(xw, yw)`` (clamped)."""
+        h, w = self.image.shape[:2]
+        return (min(w - 1, max(0, int(x * self.scale))), min(h - 1, max(0, int(y * self.scale))))
+
+    def to_original(self, xw: int, yw: int) -> tuple[int, int]:
+        """Working pixel -> the original pixel at its centre."""
+        h, w = self.original_size
+        return (min(w - 1, int((xw + 0.5) / self.scale)), min(h - 1, int((yw + 0.5) / self.scale)))
+
+    def predict(self, *, multiscale: bool = False, ablate: Iterable[str] = ()) -> dict[str, np.ndarray]:
+        """Dense outputs of every task (cached per setting): ``seg`` ``(K, H, W)``
+        probabilities, ``normals`` ``(H, W, 3)``, ``edges`` ``(H, W)``."""
+        scales = MULTI_SCALES if multiscale else (1.0,)
+        key = (scales, tuple(sorted(ablate)))
+        if key not in self._outputs:
+            self._outputs[key] = self.predictor.predict(scales=scales, ablate=key[1])
+        return self._outputs[key]
+
+    def contribution_maps(self, task: str) -> dict[str, np.ndarray]:
+        """Image-wide per-tap contribution magnitude of ``task`` at working size."""
+        if task not in self._maps:
+            model = self.models[task]
+            self._maps[task] = tap_contribution_maps(
+                model, self.predictor.features(task), self.image.shape[:2]
+            )
+        return self._maps[task]
+
+    def activation_maps(self) -> dict[str, np.ndarray]:
+        """Per tap, the L2 norm over channels of its features at its own resolution."""
+        if self._thumbs is None:
+            out: dict[str, np.ndarray] = {}
+            for task, model in self.models.items():
+                feats = self.predictor.features(task)
+                for t in model.taps:
+                    if t.name not in out:
+                        out[t.name] = feats[t.name][0].norm(dim=0).float().cpu().numpy()
+            self._thumbs = out
+        return self._thumbs
+
+    def inspect(self, xw: int, yw: int, *, taps_on: Sequence[str] | None = None) -> dict[str, Any]:
+        """Everything the inspector shows for working pixel ``(xw, yw)``, JSON-able.
+
+        Returns:
+            ``x``/``y`` (original pixels), ``working_x``/``working_y``, ``scale``, ``rgb``,
+            and per task under ``tasks``: ``prediction`` (seg: ``classes``, ``probs``,
+            ``top``; normals: ``normal``, ``slant``, ``tilt``; edges: ``prob``), and the
+            exact Shapley contributions of the taps (``taps``, ``contributions`` with one
+            row per tap, summing to ``prediction_vector - baseline_prediction``, and the
+            ``baseline`` definition).
+        """
+        h, w = self.image.shape[:2]
+        if not (0 <= xw < w and 0 <= yw < h):
+            raise ValueError(f"pixel ({xw}, {yw}) is outside the {w}x{h} image")
+        x, y = self.to_original(xw, yw)
+        out: dict[str, Any] = {
+            "x": x,
+            "y": y,
+            "working_x": xw,
+            "working_y": yw,
+            "scale": self.scale,
+            "rgb": [int(v) for v in self.image[yw, xw]],
+            "baseline": BASELINE,
+            "tasks": {},
+        }
+        for task, model in self.models.items():
+            names = [t.name for t in model.taps]
+            players = names if taps_on is None else [n for n in names if n in set(taps_on)]
+            feats = self.predictor.features(task)
+            if task not in self._baselines:
+                self._baselines[task] = tap_baselines(feats)
+            att = tap_shapley(model, feats, (0, yw, xw), players=players, baselines=self._baselines[task])
+            d = att.to_dict()
+            d["prediction_vector"] = d.pop("prediction")  # what the contributions explain
+            pred = att.prediction
+            if task == "seg":
+                classes = list(model.config.class_names or [])
+                probs = [float(p) for p in pred]
+                top = int(np.argmax(probs))
+                d["prediction"] = {"classes": classes, "probs": probs, "top": classes[top], "top_index": top}
+            elif task == "normals":
+                n = [float(v) for v in pred]
+                d["prediction"] = {"normal": n, **normal_angles(n)}
+            else:
+                d["prediction"] = {"prob": float(pred[0])}
+            d["note"] = (
+                "taps switched off stay at their baseline and are not players"
+                if len(players) < len(names)
+                else ""
+            )
+            out["tasks"][task] = d
+        return out
+
+
+class Explorer:
+    """Sessions for uploaded images, cached (LRU) by image content and model choice.
+
+    Args:
+        bank: the model choices and loaded models.
+        max_side: longer side of the working image (larger uploads are resized).
+        cache_size: how many sessions (image x model choice) to keep.
+        device: where to run (``"auto"``, ``"cpu"``...).
+    """
+
+    def __init__(
+        self,
+        bank: ModelBank,
+        *,
+        max_side: int = 1024,
+        cache_size: int = 6,
+        device: str | torch.device = "cpu",
+    ) -> None:
+        self.bank = bank
+        self.max_side = max_side
+        self.cache_size = cache_size
+        self.device = device
+        self.lock = threading.RLock()
+        self._sessions: OrderedDict[tuple[str, tuple[str, ...]], Session] = OrderedDict()
+        self.ground_truth: dict[str, Path] = {}  # image digest -> SynthScenes .npz
+
+    def session(self, image: np.ndarray, choice: Mapping[str, str] | None = None) -> Session:
+        """The session of ``image`` (``(H, W, 3)`` uint8) under model ``choice`` (task -> label).
+
+        Call with :attr:`lock` held when using the result from several threads.
+        """
+        labels = tuple((choice or {}).get(t) or self.bank.default(t) for t in self.bank.choices)
+        key = (image_digest(image), labels)
+        with self.lock:
+            s = self._sessions.get(key)
+            if s is not None:
+                self._sessions.move_to_end(key)
+                return s
+            models = {t: self.bank.get(t, lab) for t, lab in zip(self.bank.choices, labels)}
+            pred = Predictor(models, device=self.device, max_side=self.max_side)
+            pred.set_image(image)
+            s = Session(predictor=pred, original_size=(int(image.shape[0]), int(image.shape[1])))
+            self._sessions[key] = s
+            while len(self._sessions) > self.cache_size:
+                self._sessions.popitem(last=False)
+            return s
+
+    def ground_truth_of(self, image: np.ndarray) -> dict[str, Any] | None:
+        """SynthScenes ground truth of an example image (matched by content), if known.
+
+        Returns:
+            ``seg`` int64 ``(H, W)``, ``classes`` (names), ``normals`` float32 unit
+            ``(H, W, 3)``, ``edges`` uint8 ``(H, W)`` (1 = boundary), as far as present.
+        """
+        path = self.ground_truth.get(image_digest(image))
+        if path is None:
+            return None
+        with np.load(path) as z:
+            gt: dict[str, Any] = {k: z[k] for k in z.files}
+        if "seg" in gt:
+            gt["seg"] = gt["seg"].astype(np.int64)
+        if "classes" in gt:
+            gt["classes"] = [str(c) for c in gt["classes"]]
+        if "normals" in gt and gt["normals"].dtype == np.uint8:  # stored as (n + 1) * 127.5
+            n = gt["normals"].astype(np.float32) / 127.5 - 1
+            gt["normals"] = n / np.maximum(np.linalg.norm(n, axis=2, keepdims=True), 1e-6)
+        return gt

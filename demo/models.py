@@ -1,0 +1,179 @@
+"""Which models the explorer offers, and loading them with one shared backbone.
+
+Per task the choices are, in order (the first is the default): the directories given
+with ``--model``, the shipped default ``assets/models/<task>/``, always a clearly
+labelled fallback (an **untrained** head on the ImageNet ``efficientnet_lite0``
+backbone), then every model directory found under ``runs/`` (``runs/*/`` and
+``runs/*/*/``). So a fresh checkout works offline before trained weights exist, and an
+experimental run is never the default. Models whose backbone is the unchanged pretrained
+one (saved with ``backbone="pretrained"``) and the fallbacks share one backbone
+instance, so one backbone pass serves all three tasks.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from pixelnet import ModelConfig, PixelNet, build_model
+from pixelnet.backbones import Backbone, build_backbone
+from pixelnet.io import ModelFileError, load_model, read_model_meta
+from pixelnet.tasks import TASKS
+
+__all__ = ["FALLBACK_BACKBONE", "FALLBACK_LABEL", "ModelBank", "discover_models", "fallback_class_names"]
+
+REPO = Path(__file__).resolve().parents[1]
+FALLBACK_BACKBONE = "efficientnet_lite0"
+FALLBACK_LABEL = f"untrained head on ImageNet {FALLBACK_BACKBONE}"
+FALLBACK_WIDTHS = [128, 128]
+
+
+def fallback_class_names() -> list[str]:
+    """SynthScenes class names (the classes the default seg model is trained on), or
+    numbered placeholders if the data package is not available."""
+    try:
+        from pixelnet.data.synthscenes import SYNTH_CLASSES
+    except ImportError:
+        return [f"class {i}" for i in range(8)]
+    return list(SYNTH_CLASSES)
+
+
+def _model_dirs(root: Path) -> Iterable[Path]:
+    """``root`` itself if it is a model directory, else its model subdirectories (2 levels)."""
+    if (root / "config.json").is_file():
+        yield root
+        return
+    if not root.is_dir():
+        return
+    for sub in sorted(root.iterdir()):
+        if (sub / "config.json").is_file():
+            yield sub
+        elif sub.is_dir():
+            for sub2 in sorted(sub.iterdir()):
+                if (sub2 / "config.json").is_file():
+                    yield sub2
+
+
+def _task_of(path: Path) -> str | None:
+    try:
+        task = read_model_meta(path)["config"].get("task")
+    except (ModelFileError, AttributeError, OSError):
+        return None
+    return task if task in TASKS else None
+
+
+def _label(path: Path, root: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(root.resolve()))
+    except ValueError:
+        return str(path)
+
+
+def discover_models(root: Path = REPO, extra: Iterable[str | Path] = ()) -> dict[str, dict[str, Path | None]]:
+    """Find the model choices of every task.
+
+    Args:
+        root: repository root (holds ``assets/models`` and ``runs``).
+        extra: directories from ``--model``: a model directory or a folder of them.
+
+    Returns:
+        task -> {label: model directory, or None for the untrained fallback}; the first
+        entry is the default choice.
+
+    Raises:
+        ModelFileError: if an ``extra`` directory holds no readable model.
+    """
+    found: dict[str, dict[str, Path | None]] = {t: {} for t in TASKS}
+
+    def add(src: Path, required: bool) -> None:
+        n = 0
+        for d in _model_dirs(src):
+            task = _task_of(d)
+            if task is not None:
+                found[task].setdefault(_label(d, root), d)
+                n += 1
+        if required and n == 0:
+            raise ModelFileError(f"--model {src}: no model directory (model.safetensors + config.json) found")
+
+    for p in extra:  # explicit choices come first: they become the defaults
+        add(Path(p), True)
+    add(root / "assets" / "models", False)
+    for task in TASKS:
+        found[task][FALLBACK_LABEL] = None  # default only where nothing above exists
+    add(root / "runs", False)
+    return found
+
+
+@dataclass
+class ModelBank:
+    """Loads the chosen models on first use and keeps them, sharing pretrained backbones.
+
+    Args:
+        choices: task -> {label: directory or None} (see :func:`discover_models`).
+        device: where models live.
+    """
+
+    choices: Mapping[str, Mapping[str, Path | None]]
+    device: str | torch.device = "cpu"
+    _models: dict[tuple[str, str], PixelNet] = field(default_factory=dict, init=False)
+    _backbones: dict[str, Backbone] = field(default_factory=dict, init=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
+
+    def default(self, task: str) -> str:
+        """Label of the default choice of ``task``."""
+        return next(iter(self.choices[task]))
+
+    def labels(self, task: str) -> list[str]:
+        return list(self.choices[task])
+
+    def _shared_backbone(self, name: str, kwargs: Mapping[str, object]) -> Backbone:
+        key = json.dumps([name, dict(kwargs)], sort_keys=True)
+        if key not in self._backbones:
+            self._backbones[key] = build_backbone(name, pretrained=True, **kwargs).to(self.device).eval()
+        return self._backbones[key]
+
+    def get(self, task: str, label: str | None = None) -> PixelNet:
+        """The model of ``task`` for choice ``label`` (default: the first choice).
+
+        Raises:
+            ValueError: unknown task or label.
+            ModelFileError: the directory cannot be loaded.
+        """
+        if task not in self.choices:
+            raise ValueError(f"unknown task {task!r}; choose from {list(self.choices)}")
+        label = label or self.default(task)
+        if label not in self.choices[task]:
+            raise ValueError(f"unknown model {label!r} for {task}; choose from {list(self.choices[task])}")
+        with self._lock:
+            key = (task, label)
+            if key not in self._models:
+                self._models[key] = self._load(task, self.choices[task][label])
+            return self._models[key]
+
+    def _load(self, task: str, path: Path | None) -> PixelNet:
+        if path is None:
+            cfg = ModelConfig(
+                task=task,
+                backbone=FALLBACK_BACKBONE,
+                mlp_widths=list(FALLBACK_WIDTHS),
+                class_names=fallback_class_names() if task == "seg" else None,
+                provenance={"note": FALLBACK_LABEL},
+            )
+            backbone = self._shared_backbone(FALLBACK_BACKBONE, {})
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(0)  # the same untrained head at every start
+                model = build_model(cfg, backbone=backbone)
+            return model.to(self.device).eval()
+        meta = read_model_meta(path)
+        backbone = None
+        if meta.get("backbone_weights") == "pretrained":
+            cfg = meta["config"]
+            backbone = self._shared_backbone(
+                cfg.get("backbone", FALLBACK_BACKBONE), cfg.get("backbone_kwargs", {})
+            )
+        return load_model(path, task=task, device=self.device, backbone=backbone)
