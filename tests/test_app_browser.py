@@ -1,0 +1,72 @@
+"""A real browser (headless Chromium via Playwright) uploads an image and clicks a pixel."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from test_app_support import tiny_explorer, write_inputs
+
+from demo.app import build_demo, launch
+
+CHROMIUM = os.environ.get("PIXELNET_CHROMIUM", "/usr/bin/chromium")
+ARGS = [
+    "--no-sandbox",
+    "--headless",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        not (Path(CHROMIUM).is_file() or shutil.which(CHROMIUM)),
+        reason=f"Chromium not found at {CHROMIUM} (Debian: apt-get install chromium)",
+    ),
+]
+
+
+def test_upload_click_and_inspect(tmp_path: Path) -> None:
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    demo = build_demo(tiny_explorer(tmp_path))
+    launch(demo, host="127.0.0.1", port=None, prevent_thread_lock=True)
+    inputs = write_inputs(tmp_path / "inputs")
+    try:
+        with sync_api.sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.goto(demo.local_url, wait_until="domcontentloaded")
+            page.locator("#image-in input[type=file]").set_input_files(str(inputs["good.png"]))
+            img = page.locator("#clickable img")
+            img.wait_for(state="visible", timeout=30_000)
+            page.wait_for_function(
+                "() => { const i = document.querySelector('#clickable img');"
+                " return i && i.complete && i.naturalWidth > 0; }",
+                timeout=30_000,
+            )
+            # where the image content is drawn inside the <img> box (object-fit: contain)
+            geo = img.evaluate("""i => { const r = i.getBoundingClientRect();
+                const s = Math.min(r.width / i.naturalWidth, r.height / i.naturalHeight);
+                return {x: r.x + (r.width - i.naturalWidth * s) / 2,
+                        y: r.y + (r.height - i.naturalHeight * s) / 2,
+                        s: s, nw: i.naturalWidth, nh: i.naturalHeight}; }""")
+            assert (geo["nw"], geo["nh"]) == (64, 48)
+            px, py = 41, 13
+            page.mouse.click(geo["x"] + (px + 0.5) * geo["s"], geo["y"] + (py + 0.5) * geo["s"])
+            summary = page.locator("#inspect-summary")
+            summary.get_by_text("Pixel").wait_for(timeout=30_000)
+            m = re.search(r"Pixel \((\d+), (\d+)\)", summary.inner_text())
+            assert m, summary.inner_text()
+            tol = 1 + 1 / geo["s"]
+            x, y = int(m.group(1)), int(m.group(2))
+            assert abs(x - px) <= tol and abs(y - py) <= tol, (x, y, px, py, geo)
+            assert int(float(page.locator("#inspect-x input").input_value())) == x
+            browser.close()
+    finally:
+        demo.close()
