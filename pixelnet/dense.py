@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import torch
+import torch.nn.functional as F
 
 from .hypercolumn import interp_weights
 from .taps import TapInfo
@@ -20,11 +21,11 @@ from .taps import TapInfo
 __all__ = ["project_rows", "rows_per_chunk"]
 
 
-def _interp_axis(z: torch.Tensor, dim: int, i0: torch.Tensor, i1: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-    shape = [1] * z.ndim
-    shape[dim] = -1
-    w = w.to(device=z.device, dtype=z.dtype).view(shape)
-    return z.index_select(dim, i0.to(z.device)) * (1 - w) + z.index_select(dim, i1.to(z.device)) * w
+def _grid(pos: torch.Tensor, size: int, stride: int, offset: float, first: int, n: int) -> torch.Tensor:
+    """``grid_sample`` coordinates (align_corners=True) of pixels ``pos`` in a slice of
+    ``n`` cells starting at cell ``first`` of a ``size``-cell axis (clamped like the sampler)."""
+    u = ((pos.to(torch.float64) - offset) / stride).clamp(0, size - 1) - first
+    return 2 * u / max(n - 1, 1) - 1
 
 
 def project_rows(
@@ -37,6 +38,12 @@ def project_rows(
 ) -> torch.Tensor:
     """First-layer output ``W h(p) + b`` for every pixel of a band of rows.
 
+    Each tap is projected at its own resolution (only the tap rows the band needs) and
+    the projection is bilinearly resampled to the band's pixels with ``grid_sample``
+    (``align_corners=True`` on cell centres and border clamping: the same formula as
+    :func:`pixelnet.hypercolumn.interp_weights`). Taps on the same grid are summed before
+    resampling.
+
     Args:
         features: tap name -> map ``(B, C_t, h_t, w_t)``.
         taps: taps in hypercolumn order.
@@ -46,24 +53,30 @@ def project_rows(
         width: image width W.
 
     Returns:
-        ``(B, D, R, W)`` with ``R = len(rows)``.
+        ``(B, R, W, D)`` (channels last, ready for the per-pixel layers), ``R = len(rows)``.
     """
     ys = torch.arange(rows.start, rows.stop)
     xs = torch.arange(width)
-    out: torch.Tensor | None = None
+    projected: dict[tuple, torch.Tensor] = {}  # (grid geometry) -> (B, D, n, w_t)
     for tap, w_t in zip(taps, weights):
         feat = features[tap.name]  # (B, C_t, h_t, w_t)
-        y0, y1, wy = interp_weights(ys, feat.shape[2], tap.stride, tap.offset)
+        y0, y1, _ = interp_weights(ys, feat.shape[2], tap.stride, tap.offset)
         lo, hi = int(y0.min()), int(y1.max())
-        band = feat[:, :, lo : hi + 1, :]  # only the tap rows this band needs
-        z = torch.einsum("dc,bchw->bdhw", w_t.to(feat.dtype), band)  # (B, D, n, w_t)
-        z = _interp_axis(z, 2, y0 - lo, y1 - lo, wy)  # (B, D, R, w_t)
-        x0, x1, wx = interp_weights(xs, feat.shape[3], tap.stride, tap.offset)
-        z = _interp_axis(z, 3, x0, x1, wx)  # (B, D, R, W)
-        out = z if out is None else out + z
+        z = torch.einsum("dc,bchw->bdhw", w_t.to(feat.dtype), feat[:, :, lo : hi + 1, :])  # (B, D, n, w_t)
+        key = (tap.stride, tap.offset, feat.shape[2], feat.shape[3], lo, hi)
+        projected[key] = projected[key] + z if key in projected else z
+    out: torch.Tensor | None = None
+    for (stride, offset, h_t, w_t, lo, hi), z in projected.items():
+        gy = _grid(ys, h_t, stride, offset, lo, hi - lo + 1)
+        gx = _grid(xs, w_t, stride, offset, 0, w_t)
+        grid = torch.stack(torch.meshgrid(gx, gy, indexing="xy"), -1).to(z)  # (R, W, 2) as (x, y)
+        r = F.grid_sample(z, grid[None].expand(z.shape[0], -1, -1, -1), mode="bilinear",
+                          padding_mode="border", align_corners=True)  # (B, D, R, W)
+        out = r if out is None else out.add_(r)
     assert out is not None, "no taps"
+    out = out.permute(0, 2, 3, 1)  # (B, R, W, D)
     if bias is not None:
-        out = out + bias.view(1, -1, 1, 1).to(out.dtype)
+        out = out + bias.to(out.dtype)
     return out
 
 

@@ -155,9 +155,8 @@ class PixelNet(nn.Module):
         out = []
         for r0 in range(0, h, step):
             z = project_rows(features, self.taps, weights, bias, range(r0, min(h, r0 + step)), w)
-            bb, d, r, ww = z.shape  # (B, D, R, W)
-            z = z.permute(0, 2, 3, 1).reshape(-1, d)
-            y = self.head.after_first(z)  # (B*R*W, K)
+            bb, r, ww, d = z.shape  # (B, R, W, D)
+            y = self.head.after_first(z.reshape(-1, d))  # (B*R*W, K)
             out.append(y.view(bb, r, ww, -1).permute(0, 3, 1, 2))
         return torch.cat(out, dim=2)
 
