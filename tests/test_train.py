@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import importlib.util
+import io
 import math
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from pixelnet.engine.checkpoint import load_checkpoint
 from pixelnet.engine.cli import run_cli
 from pixelnet.engine.config import parse_args
 from pixelnet.engine.order import DataOrder
+from pixelnet.engine.progress import TrainLog
 from pixelnet.io import load_model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -149,6 +151,26 @@ def test_resume_rejects_a_checkpoint_of_another_architecture(seg_run: Path, tmp_
     assert train(argv) == 1
     assert "--mlp-width" in capsys.readouterr().err
     assert snapshot(seg_run) == before
+
+
+def test_progress_is_a_bar_on_a_terminal_and_log_lines_otherwise(tmp_path: Path) -> None:
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    for stream in (Terminal(), io.StringIO()):
+        out = tmp_path / type(stream).__name__
+        out.mkdir()
+        log = TrainLog(out, total=3, tensorboard=False, log_every=2, stream=stream)
+        for step in (1, 2, 3):
+            log.step(step, loss=0.5, lr=1e-3, images=5, pixels=10000, seconds=0.5, epoch=0.1 * step)
+        log.close()
+        text = stream.getvalue()
+        if isinstance(stream, Terminal):
+            assert "3/3" in text and "20000.0 px/s" in text and "step 1/3" not in text
+        else:
+            assert text.count("\n") == 3 and "step 2/3 loss 0.5000" in text and "eta" in text
+        assert len(losses(out)) == 3
 
 
 def test_flip_negates_normal_x_and_crop_pads_with_ignore() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import torch
@@ -67,7 +68,9 @@ def init_distributed(device: str = "auto") -> DistContext:
         elif dev.type != "cpu":
             raise ValueError(f"distributed training supports CUDA (NCCL) and CPU (gloo), not {dev.type}")
         if not dist.is_initialized():
-            dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo")
+            # rank 0 validates while the others wait in a barrier: allow long validations
+            dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo",
+                                    timeout=timedelta(minutes=60))
     return DistContext(rank=rank, world_size=world, local_rank=local, device=dev)
 
 

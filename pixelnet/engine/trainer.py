@@ -106,6 +106,7 @@ class Trainer:
         self.freeze_backbone = freeze_backbone
         self.seed = seed
         self.amp = amp and ctx.device.type == "cuda"
+        self.head_lr_mult = optim.head_lr_mult
         if freeze_backbone:
             for p in model.backbone.parameters():
                 p.requires_grad_(False)
@@ -137,8 +138,8 @@ class Trainer:
 
     @property
     def lr(self) -> float:
-        """Current base (backbone) learning rate."""
-        return float(self.scheduler.get_last_lr()[-1])
+        """Current base learning rate (``--lr`` after decays; the head's is ``head_lr_mult`` times it)."""
+        return float(self.scheduler.get_last_lr()[0]) / self.head_lr_mult
 
     def loss(self, raw: Tensor, targets: dict[str, Tensor]) -> Tensor:
         """Task loss of ``(P, K)`` raw outputs against :func:`gather_targets` output."""
