@@ -93,6 +93,16 @@ def test_yaml_config_sets_defaults_only_and_rejects_unknown_keys(tmp_path: Path)
         parse_args(run.get_args_parser(), ["--config", str(cfg)])
 
 
+def test_epochs_set_the_length_and_the_lr_steps(tmp_path: Path) -> None:
+    out = tmp_path / "ep"
+    assert train([*TINY, "--task", "edges", "--synth-length", "6", "--epochs", "1.5", "--lr-steps", "1",
+                  "--no-val", "--out", str(out)]) == 0  # 6 scenes / 2 per step: 3 steps per epoch
+    with open(out / "train_log.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [float(r["lr"]) for r in rows] == [1e-3, 1e-3, 1e-3, 1e-4, 1e-4]
+    assert float(rows[-1]["epoch"]) == pytest.approx(5 / 3, abs=1e-3)
+
+
 def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
     from pixelnet.engine.trainer import Trainer

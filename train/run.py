@@ -40,8 +40,9 @@ from pixelnet.tasks import TASKS
 
 DATASETS = ("synth", "bsds500", "hed-bsds", "nyuv2", "pascal-context", "voc2012")
 # options that define the model or the data: a checkpoint must match them to be resumed
-RESUME_MUST_MATCH = ("task", "data", "backbone", "taps", "head", "mlp_width", "dropout", "linear_bn",
-                     "backbone_width", "fc_channels", "freeze_backbone", "images_per_batch", "seed")
+RESUME_MUST_MATCH = ("task", "data", "train_split", "synth_size", "synth_length", "backbone", "taps", "head",
+                     "mlp_width", "dropout", "linear_bn", "backbone_width", "fc_channels", "freeze_backbone",
+                     "images_per_batch", "seed")
 
 
 def floats(text: str) -> list[float]:

@@ -151,6 +151,7 @@ def fit(trainer: Trainer, batches: Callable[[int], Iterable[dict[str, torch.Tens
             for batch in batches(start):
                 if step >= iters:
                     break
+                lr = trainer.lr  # the rate this step uses
                 try:
                     res = trainer.step(batch, step, stop_requested=flag["signal"] is not None)
                 except NonFiniteLossError as e:
@@ -158,7 +159,7 @@ def fit(trainer: Trainer, batches: Callable[[int], Iterable[dict[str, torch.Tens
                                           f"({out / CHECKPOINT_NAME}) is kept") from e
                 step += 1
                 now = time.perf_counter()
-                log.step(step, loss=res.loss, lr=trainer.lr, images=res.images, pixels=res.pixels,
+                log.step(step, loss=res.loss, lr=lr, images=res.images, pixels=res.pixels,
                          seconds=now - t_last, epoch=order.epoch(step))
                 result.step = step
                 if res.stop:
