@@ -153,6 +153,26 @@ def test_bad_inputs_give_one_line_errors_and_overwrite_nothing(
     assert snapshot(seg_run) == before
 
 
+def test_a_file_missing_mid_run_in_a_loader_worker_is_a_one_line_error(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    from pixelnet.data import DatasetError, SynthScenes
+
+    real = SynthScenes.__getitem__
+
+    def flaky(self, index):
+        if index == 3:
+            raise DatasetError("/data/images/3.jpg is missing")
+        return real(self, index)
+
+    monkeypatch.setattr(SynthScenes, "__getitem__", flaky)
+    argv = [*TINY, "--task", "seg", "--synth-length", "4", "--iters", "6", "--no-val",
+            "--out", str(tmp_path / "r")]
+    argv[argv.index("--workers") + 1] = "1"
+    assert train(argv) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("run.py: error:") and err[-1].endswith("/data/images/3.jpg is missing")
+
+
 def test_resume_rejects_a_checkpoint_of_another_architecture(seg_run: Path, tmp_path: Path,
                                                              capsys: pytest.CaptureFixture) -> None:
     before = snapshot(seg_run)

@@ -12,6 +12,7 @@ import argparse
 import sys
 from collections.abc import Callable
 
+from ..data import DatasetError
 from ..io import ModelFileError
 from .checkpoint import CheckpointError
 from .config import ConfigError
@@ -25,8 +26,8 @@ class UsageError(ValueError):
 
 
 EXPECTED_ERRORS: tuple[type[BaseException], ...] = (
-    UsageError, ConfigError, CheckpointError, ModelFileError, TrainingStopped, FileNotFoundError,
-    NotADirectoryError, PermissionError,
+    UsageError, ConfigError, CheckpointError, ModelFileError, TrainingStopped, DatasetError,
+    FileNotFoundError, NotADirectoryError, PermissionError,
 )
 
 
@@ -41,7 +42,10 @@ def run_cli(main: Callable[[argparse.Namespace], int | None], args: argparse.Nam
     try:
         return int(main(args) or 0)
     except EXPECTED_ERRORS as e:
-        message = " ".join(str(e).split()) or e.__class__.__name__
+        text = str(e).strip()
+        if "Traceback (most recent call last)" in text:  # re-raised from a data-loader worker
+            text = text.splitlines()[-1]
+        message = " ".join(text.split()) or e.__class__.__name__
         print(f"{prog}: error: {message}", file=sys.stderr, flush=True)
         return 1
     except KeyboardInterrupt:
