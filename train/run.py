@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader
 
 from pixelnet import BACKBONES, ModelConfig, build_model
 from pixelnet.engine.augment import Augment
-from pixelnet.engine.batching import TrainSamples, collate
+from pixelnet.engine.batching import TrainSamples, step_loader
 from pixelnet.engine.checkpoint import CheckpointError, load_checkpoint, restore_rng_state
 from pixelnet.engine.cli import UsageError, run_cli
 from pixelnet.engine.config import parse_args, write_resolved_config
@@ -33,12 +33,13 @@ from pixelnet.engine.datasets import VAL_SPLITS, dataset_class_names, open_datas
 from pixelnet.engine.distributed import cleanup, init_distributed
 from pixelnet.engine.evaluate import evaluate
 from pixelnet.engine.fit import CHECKPOINT_NAME, fit
-from pixelnet.engine.order import DataOrder, StepBatches, derive_seed
+from pixelnet.engine.order import DataOrder, derive_seed
 from pixelnet.engine.trainer import OptimConfig, Trainer
 from pixelnet.samplers import SAMPLER_TASKS, SAMPLERS
 from pixelnet.tasks import TASKS
 
 DATASETS = ("synth", "bsds500", "hed-bsds", "nyuv2", "pascal-context", "voc2012")
+DEFAULT_SAMPLER = {"seg": "uniform", "normals": "uniform", "edges": "biased"}
 # options that define the model or the data: a checkpoint must match them to be resumed
 RESUME_MUST_MATCH = ("task", "data", "train_split", "synth_size", "synth_length", "backbone", "taps", "head",
                      "mlp_width", "dropout", "linear_bn", "backbone_width", "fc_channels", "freeze_backbone",
@@ -89,7 +90,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("sampling and augmentation")
     g.add_argument("--images-per-batch", type=int, default=5, help="images per step and process")
     g.add_argument("--pixels-per-image", type=int, default=2000)
-    g.add_argument("--sampler", choices=SAMPLERS, default="uniform")
+    g.add_argument("--sampler", choices=SAMPLERS, default=None,
+                   help="pixel sampler (default: uniform; biased for edges, as in the paper's Table 15)")
     g.add_argument("--pos-fraction", type=float, default=0.5, help="edge fraction of the biased sampler")
     g.add_argument("--scales", type=floats, default=[1.0], help="random scale per image, e.g. 0.5,1")
     g.add_argument("--crop", type=ints, default=None, help="random crop H,W (or S); default: pad")
@@ -138,6 +140,8 @@ def check_args(args: argparse.Namespace) -> None:
         raise UsageError("--task is required (seg, normals or edges)")
     if not args.out:
         raise UsageError("--out is required (the run folder)")
+    if args.sampler is None:
+        args.sampler = DEFAULT_SAMPLER[args.task]
     if args.task not in SAMPLER_TASKS[args.sampler]:
         raise UsageError(f"--sampler {args.sampler} does not fit task {args.task!r}; "
                          f"it fits {list(SAMPLER_TASKS[args.sampler])}")
@@ -259,9 +263,8 @@ def main(args: argparse.Namespace) -> int:
                                Augment(scales=args.scales, crop=crop, flip=args.flip, jitter=args.jitter))
 
         def batches(first: int) -> DataLoader:
-            return DataLoader(samples, batch_sampler=StepBatches(order, first, iters), collate_fn=collate,
-                              num_workers=args.workers, pin_memory=ctx.device.type == "cuda",
-                              generator=torch.Generator())  # never draws from the global RNG
+            return step_loader(samples, order, first, iters, workers=args.workers,
+                               pin_memory=ctx.device.type == "cuda")
 
         def validate(m: torch.nn.Module) -> dict[str, float]:
             return evaluate(m, val_set, limit=args.val_limit, device=ctx.device)

@@ -12,7 +12,7 @@ TensorBoard, console), :mod:`~pixelnet.engine.config` (YAML defaults),
 """
 
 from .augment import Augment
-from .batching import TrainSamples, collate, gather_targets
+from .batching import TrainSamples, collate, gather_targets, step_loader
 from .checkpoint import CheckpointError, atomic_save, capture_rng_state, load_checkpoint, restore_rng_state
 from .cli import UsageError, run_cli
 from .config import ConfigError, apply_yaml_defaults, parse_args, write_resolved_config
@@ -27,5 +27,5 @@ __all__ = [
     "NonFiniteLossError", "OptimConfig", "StepBatches", "TrainSamples", "Trainer", "TrainingStopped",
     "UsageError", "apply_yaml_defaults", "atomic_save", "capture_rng_state", "collate", "derive_seed",
     "evaluate", "fit", "format_metrics", "gather_targets", "init_distributed", "load_checkpoint",
-    "parse_args", "predict_full_size", "restore_rng_state", "run_cli", "write_resolved_config",
+    "parse_args", "predict_full_size", "restore_rng_state", "run_cli", "step_loader", "write_resolved_config",
 ]

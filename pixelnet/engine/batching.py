@@ -14,11 +14,12 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor
-from torch.utils.data import Dataset
+from torch.utils.data import DataLoader, Dataset
 
 from .augment import PAD_VALUES, Augment, crop_or_pad
+from .order import DataOrder, StepBatches
 
-__all__ = ["TASK_KEYS", "TrainSamples", "collate", "gather_targets"]
+__all__ = ["TASK_KEYS", "TrainSamples", "collate", "gather_targets", "step_loader"]
 
 TASK_KEYS: dict[str, tuple[str, ...]] = {
     "seg": ("seg",),
@@ -87,3 +88,14 @@ def gather_targets(batch: dict[str, Tensor], task: str, coords: Tensor) -> dict[
     if task == "normals":
         return {"target": batch["normals"][b, y, x], "valid": batch["valid"][b, y, x].bool()}
     return {"target": batch[TASK_KEYS[task][0]][b, y, x].long()}
+
+
+def step_loader(samples: TrainSamples, order: DataOrder, first: int, stop: int, *, workers: int = 0,
+                pin_memory: bool = False) -> DataLoader:
+    """Collated batches of steps ``first .. stop - 1``, loaded by ``workers`` processes.
+
+    The loader gets its own ``torch.Generator``, so creating it (again, on resume) never
+    draws from the global random stream that dropout uses.
+    """
+    return DataLoader(samples, batch_sampler=StepBatches(order, first, stop), collate_fn=collate,
+                      num_workers=workers, pin_memory=pin_memory, generator=torch.Generator())

@@ -39,7 +39,8 @@ def predict_full_size(predictor: Predictor, task: str, image: np.ndarray,
     predictor downsized it (``max_side``); same layouts as :meth:`Predictor.predict`."""
     out = predictor.predict(image, scales=scales, tasks=[task])[task]
     h, w = image.shape[:2]
-    if out.shape[-2:] == (h, w) or (task == "normals" and out.shape[:2] == (h, w)):
+    spatial = out.shape[:2] if task == "normals" else out.shape[-2:]  # (H, W, 3) vs (K, H, W) / (H, W)
+    if tuple(spatial) == (h, w):
         return out
     t = torch.from_numpy(out)
     t = t.permute(2, 0, 1)[None] if task == "normals" else (t[None] if task == "seg" else t[None, None])
