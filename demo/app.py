@@ -30,7 +30,7 @@ import torch  # noqa: E402
 if __package__ in (None, ""):  # `python demo/app.py`: make `demo` importable (repo root, once)
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from demo.explorer import Explorer, Session, read_upload  # noqa: E402
+from demo.explorer import Explorer, Session, read_upload, single_thread  # noqa: E402
 from demo.models import FALLBACK_LABEL, REPO, ModelBank, discover_models  # noqa: E402
 from pixelnet.image import ImageError  # noqa: E402
 from pixelnet.io import ModelFileError  # noqa: E402
@@ -288,7 +288,7 @@ class ExplorerApp:
         if evt is None or evt.index is None:
             raise gr.Error("click on the image")
         xw, yw = int(evt.index[0]), int(evt.index[1])
-        with self.explorer.lock:
+        with self.explorer.lock, single_thread():
             s = self._session(image, seg_model, normals_model, edges_model)
             h, w = s.image.shape[:2]
             xw, yw = min(max(xw, 0), w - 1), min(max(yw, 0), h - 1)
@@ -736,6 +736,12 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-file-size", default=MAX_FILE_SIZE, help="upload limit, e.g. 20mb")
     p.add_argument("--queue-size", type=int, default=64, help="maximum queued requests")
     p.add_argument("--device", default="cpu", help="cpu, cuda, mps or auto")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="torch CPU threads (0: torch's default; 1 is faster on a busy machine)",
+    )
     return p
 
 
@@ -765,6 +771,8 @@ def index_ground_truth(explorer: Explorer, folder: Path) -> None:
 
 def main(args: argparse.Namespace) -> None:
     logging.basicConfig(level=logging.INFO)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     explorer = build_explorer(models=args.model, max_side=args.max_side, device=args.device)
     launch(
         build_demo(explorer, queue_size=args.queue_size),

@@ -13,7 +13,8 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,10 +30,24 @@ from pixelnet.visualize import normal_angles
 
 from .models import ModelBank
 
-__all__ = ["MIN_SIDE", "MULTI_SCALES", "Explorer", "Session", "image_digest", "read_upload"]
+__all__ = ["MIN_SIDE", "MULTI_SCALES", "Explorer", "Session", "image_digest", "read_upload", "single_thread"]
 
 MIN_SIDE = 16  # smaller images carry too few pixels for the coarsest taps
 MULTI_SCALES = (0.5, 1.0, 1.5)
+
+
+@contextmanager
+def single_thread() -> Iterator[None]:
+    """Run torch single-threaded inside (callers hold the explorer lock, so no other model
+    work runs meanwhile). The inspector's work is a few hundred tiny matrix products; with
+    several intra-op threads each costs a thread hand-off (about 10 ms apiece on a busy
+    2-core machine versus 0.25 ms on one thread)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(n)
 
 
 def image_digest(image: np.ndarray) -> str:
@@ -179,33 +194,36 @@ class Session:
             "baseline": BASELINE,
             "tasks": {},
         }
-        for task, model in self.models.items():
-            names = [t.name for t in model.taps]
-            players = names if taps_on is None else [n for n in names if n in set(taps_on)]
-            feats = self.predictor.features(task)
-            if task not in self._baselines:
-                self._baselines[task] = tap_baselines(feats)
-            att = tap_shapley(model, feats, (0, yw, xw), players=players, baselines=self._baselines[task])
-            d = att.to_dict()
-            d["prediction_vector"] = d.pop("prediction")  # what the contributions explain
-            pred = att.prediction
-            if task == "seg":
-                classes = list(model.config.class_names or [])
-                probs = [float(p) for p in pred]
-                top = int(np.argmax(probs))
-                d["prediction"] = {"classes": classes, "probs": probs, "top": classes[top], "top_index": top}
-            elif task == "normals":
-                n = [float(v) for v in pred]
-                d["prediction"] = {"normal": n, **normal_angles(n)}
-            else:
-                d["prediction"] = {"prob": float(pred[0])}
-            d["note"] = (
-                "taps switched off stay at their baseline and are not players"
-                if len(players) < len(names)
-                else ""
-            )
-            out["tasks"][task] = d
+        with single_thread():
+            for task, model in self.models.items():
+                out["tasks"][task] = self._inspect_task(task, model, xw, yw, taps_on)
         return out
+
+    def _inspect_task(
+        self, task: str, model: PixelNet, xw: int, yw: int, taps_on: Sequence[str] | None
+    ) -> dict[str, Any]:
+        names = [t.name for t in model.taps]
+        players = names if taps_on is None else [n for n in names if n in set(taps_on)]
+        feats = self.predictor.features(task)
+        if task not in self._baselines:
+            self._baselines[task] = tap_baselines(feats)
+        att = tap_shapley(model, feats, (0, yw, xw), players=players, baselines=self._baselines[task])
+        d = att.to_dict()
+        d["prediction_vector"] = d.pop("prediction")  # what the contributions explain
+        pred = att.prediction
+        if task == "seg":
+            classes = list(model.config.class_names or [])
+            probs = [float(p) for p in pred]
+            top = int(np.argmax(probs))
+            d["prediction"] = {"classes": classes, "probs": probs, "top": classes[top], "top_index": top}
+        elif task == "normals":
+            n = [float(v) for v in pred]
+            d["prediction"] = {"normal": n, **normal_angles(n)}
+        else:
+            d["prediction"] = {"prob": float(pred[0])}
+        partial = len(players) < len(names)
+        d["note"] = "taps switched off stay at their baseline and are not players" if partial else ""
+        return d
 
 
 class Explorer:

@@ -30,7 +30,7 @@ __all__ = ["FALLBACK_BACKBONE", "FALLBACK_LABEL", "ModelBank", "discover_models"
 REPO = Path(__file__).resolve().parents[1]
 FALLBACK_BACKBONE = "efficientnet_lite0"
 FALLBACK_LABEL = f"untrained head on ImageNet {FALLBACK_BACKBONE}"
-FALLBACK_WIDTHS = [128, 128]
+FALLBACK_WIDTHS = [32, 32]  # as the SynthScenes smoke runs; the fallback only shows the mechanics
 
 
 def fallback_class_names() -> list[str]:

@@ -1,0 +1,112 @@
+"""Latency of the explorer's server side: ``predict`` (all three tasks) and an inspector click.
+
+Measures the app's own callbacks (decoding, the backbone pass shared by the tasks, the
+dense heads, NMS and the pictures; for a click: the exact per-tap Shapley values of all
+tasks and the inspector's pictures) with the models the app would load by default.
+Every predict repetition uses a new image, so nothing is served from the feature cache;
+clicks reuse the cached features of one image, as in the app.
+
+    python bench/bench_demo.py                # default models (or the untrained fallback)
+    python bench/bench_demo.py --model runs/x --size 512 --reps 5 --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
+
+import gradio as gr  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from demo.app import ExplorerApp, build_explorer  # noqa: E402
+
+
+def get_args_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description="Explorer latency benchmark (predict and inspect)")
+    p.add_argument("--model", action="append", default=[], metavar="DIR", help="model directory (as the app)")
+    p.add_argument("--size", type=int, default=512, help="square test image side")
+    p.add_argument("--reps", type=int, default=5, help="predict repetitions (new image each)")
+    p.add_argument("--clicks", type=int, default=20, help="inspector clicks")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    return p
+
+
+def _photo(size: int, seed: int) -> np.ndarray:
+    """A real photo (skimage astronaut) resized to ``size``, slightly varied per seed."""
+    from skimage import data
+
+    img = np.asarray(Image.fromarray(data.astronaut()).resize((size, size), Image.BILINEAR)).astype(np.int16)
+    img += np.random.default_rng(seed).integers(-3, 4, size=img.shape, dtype=np.int16)
+    return img.clip(0, 255).astype(np.uint8)
+
+
+def main(args: argparse.Namespace) -> dict[str, object]:
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    t0 = time.perf_counter()
+    app = ExplorerApp(build_explorer(models=args.model, device=args.device))
+    labels = {t: app.bank.default(t) for t in app.bank.choices}
+    warm = _photo(args.size, 10_000)
+    app.predict(warm)  # loads models, first-call overheads
+    startup = time.perf_counter() - t0
+
+    predict_s, dense_s = [], []
+    for i in range(args.reps):
+        img = _photo(args.size, i)
+        t = time.perf_counter()
+        app.predict(img)
+        predict_s.append(time.perf_counter() - t)
+        s = app.explorer.session(img)
+        s._outputs.clear()  # time the model part alone (features stay cached)
+        t = time.perf_counter()
+        s.predict()
+        dense_s.append(time.perf_counter() - t)
+
+    rng = np.random.default_rng(0)
+    clicks = rng.integers(0, args.size, size=(args.clicks + 1, 2))
+    inspect_s, api_s = [], []
+    for j, (x, y) in enumerate(clicks):
+        evt = gr.SelectData(None, {"index": [int(x), int(y)], "value": None})
+        t = time.perf_counter()
+        app.on_select(warm, None, None, None, None, evt)
+        if j:  # the first click also builds the per-image activation thumbnails
+            inspect_s.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        app.inspect(warm, int(x), int(y))
+        api_s.append(time.perf_counter() - t)
+
+    result = {
+        "size": args.size,
+        "models": labels,
+        "torch_threads": torch.get_num_threads(),
+        "startup_s": round(startup, 2),
+        "predict_median_s": round(statistics.median(predict_s), 3),
+        "predict_heads_only_median_s": round(statistics.median(dense_s), 3),
+        "inspect_click_median_ms": round(1000 * statistics.median(inspect_s), 1),
+        "inspect_api_median_ms": round(1000 * statistics.median(api_s), 1),
+        "reps": args.reps,
+        "clicks": args.clicks,
+    }
+    if args.json:
+        print(json.dumps(result))
+    else:
+        for k, v in result.items():
+            print(f"{k:>30}: {v}")
+    return result
+
+
+if __name__ == "__main__":
+    main(get_args_parser().parse_args())
