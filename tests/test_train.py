@@ -93,9 +93,10 @@ def test_yaml_config_sets_defaults_only_and_rejects_unknown_keys(tmp_path: Path)
         parse_args(run.get_args_parser(), ["--config", str(cfg)])
 
 
-def test_epochs_set_the_length_and_the_lr_steps(tmp_path: Path) -> None:
+def test_epochs_set_the_length_and_the_lr_steps_with_scale_crop_jitter(tmp_path: Path) -> None:
     out = tmp_path / "ep"
     assert train([*TINY, "--task", "edges", "--synth-length", "6", "--epochs", "1.5", "--lr-steps", "1",
+                  "--scales", "0.5,1", "--crop", "40,48", "--jitter", "0.2",
                   "--no-val", "--out", str(out)]) == 0  # 6 scenes / 2 per step: 3 steps per epoch
     with open(out / "train_log.csv", newline="") as f:
         rows = list(csv.DictReader(f))
