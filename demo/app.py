@@ -85,6 +85,18 @@ def user_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def _check_taps(taps_on: Sequence[str] | None, available: Sequence[str]) -> list[str] | None:
+    """Validate a tap selection against the current models' taps (None: all taps on)."""
+    if taps_on is None:
+        return None
+    unknown = [t for t in taps_on if t not in available]
+    if unknown:
+        raise gr.Error(f"unknown taps {unknown}; the selected models have taps {list(available)}")
+    if not taps_on:
+        raise gr.Error("switch on at least one tap")
+    return list(taps_on)
+
+
 def _bar_frame(taps: Sequence[str], values: Sequence[float], label: str) -> pd.DataFrame:
     return pd.DataFrame(
         {"tap": list(taps), "contribution": [float(v) for v in values], "output": [label] * len(taps)}
@@ -149,9 +161,8 @@ class ExplorerApp:
         with self.explorer.lock:
             s = self._session(image, seg_model, normals_model, edges_model)
             all_taps = s.all_taps()
+            taps_on = _check_taps(taps_on, all_taps)
             ablate = [] if taps_on is None else [t for t in all_taps if t not in set(taps_on)]
-            if taps_on is not None and len(ablate) == len(all_taps):
-                raise gr.Error("switch on at least one tap")
             out = s.predict(multiscale=bool(multiscale), ablate=ablate)
         img = s.image
         seg_rgb = legend = None
@@ -238,6 +249,19 @@ class ExplorerApp:
             rows.append(f"| edges | F (ODS, this image) | {m.compute()['ods']:.3f} |")
         return gallery, "\n".join(rows)
 
+    @user_errors
+    def taps_of(self, seg_model: str | None, normals_model: str | None, edges_model: str | None) -> Any:
+        """The tap checkboxes for a model choice: every tap of the chosen models, all on
+        (changing them then re-runs the prediction)."""
+        labels = {"seg": seg_model, "normals": normals_model, "edges": edges_model}
+        names: dict[str, int] = {}
+        for task, label in labels.items():
+            if task in self.bank.choices:
+                for t in self.bank.get(task, label or None).taps:
+                    names.setdefault(t.name, t.stride)
+        ordered = sorted(names, key=lambda n: names[n])
+        return gr.update(choices=ordered, value=ordered)
+
     def predict_or_clear(self, image: Any, *rest: Any) -> tuple[Any, ...]:
         """UI trigger: like :meth:`predict`, but a cleared input clears the outputs."""
         if image is None:
@@ -270,7 +294,7 @@ class ExplorerApp:
             if not (0 <= float(x) < w and 0 <= float(y) < h):
                 raise gr.Error(f"pixel ({x}, {y}) is outside the {w}x{h} image")
             xw, yw = s.to_working(float(x), float(y))
-            d = s.inspect(xw, yw, taps_on=taps_on)
+            d = s.inspect(xw, yw, taps_on=_check_taps(taps_on, s.all_taps()))
         d["x"], d["y"] = int(x), int(y)
         return d
 
@@ -292,7 +316,7 @@ class ExplorerApp:
             s = self._session(image, seg_model, normals_model, edges_model)
             h, w = s.image.shape[:2]
             xw, yw = min(max(xw, 0), w - 1), min(max(yw, 0), h - 1)
-            d = s.inspect(xw, yw, taps_on=taps_on)
+            d = s.inspect(xw, yw, taps_on=_check_taps(taps_on, s.all_taps()))
             visuals = self.render_inspection(s, d)
         return (d["x"], d["y"], *visuals, d)
 
@@ -634,9 +658,8 @@ def build_demo(explorer: Explorer, *, queue_size: int = 64) -> gr.Blocks:
             [
                 image_in.change,
                 multiscale.change,
-                taps.change,
+                taps.input,
                 opacity.release,
-                *(m.change for m in models_in),
             ],
             app.predict_or_clear,
             pred_inputs,
@@ -679,6 +702,14 @@ def build_demo(explorer: Explorer, *, queue_size: int = 64) -> gr.Blocks:
             preprocess=False,
             api_visibility="private",
         )
+        gr.on(
+            [m.change for m in models_in],
+            app.taps_of,
+            models_in,
+            taps,
+            api_visibility="private",
+            trigger_mode="always_last",
+        ).success(app.predict_or_clear, pred_inputs, pred_outputs, preprocess=False, api_visibility="private")
         gr.on(
             [sampler.change, n_pix.release, seed.submit],
             app.sample,

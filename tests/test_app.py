@@ -79,6 +79,12 @@ def test_predict_ablation_and_multiscale(env) -> None:
     assert "0.5, 1, 1.5" in multi[-1]
     with pytest.raises(gr.Error, match="at least one tap"):
         app.predict(_payload(p["good.png"]), None, None, None, False, [], 0.5)
+    with pytest.raises(gr.Error, match="unknown taps"):
+        app.predict(_payload(p["good.png"]), None, None, None, False, ["s2"], 0.5)
+    with pytest.raises(gr.Error, match="unknown taps"):
+        app.inspect(_payload(p["good.png"]), 1, 1, None, None, None, ["s2"])
+    upd = app.taps_of(None, None, None)
+    assert upd["choices"] == upd["value"] == taps
 
 
 @pytest.mark.parametrize("name", sorted(BAD))
