@@ -28,6 +28,54 @@ def _grid(pos: torch.Tensor, size: int, stride: int, offset: float, first: int, 
     return 2 * u / max(n - 1, 1) - 1
 
 
+def _resample_band(z: torch.Tensor, stride: int, offset: float, h_t: int, w_t: int, lo: int,
+                   rows: range, width: int) -> torch.Tensor:
+    """Bilinearly resample tap cells ``lo..lo+n-1`` (all columns) to the pixels of a band.
+
+    Uses ``F.interpolate`` (fast, vectorised) where the tap grid lines up with it: an integer
+    offset (``align_corners=True`` onto ``s*(n-1)+1`` pixels) or the pooling offset
+    ``(s-1)/2`` (``align_corners=False`` onto ``s*n`` pixels); pixels beyond the resampled
+    range take the border value, which is exactly the sampler's clamping. Other geometries
+    use ``grid_sample`` with the same formula.
+
+    Args:
+        z: ``(B, D, n, w_t)`` values on the tap's cells.
+
+    Returns:
+        ``(B, D, R, W)``.
+    """
+    n = z.shape[2]
+    if float(offset).is_integer() or offset == (stride - 1) / 2:
+        if float(offset).is_integer():
+            p0y, p0x = int(offset) + stride * lo, int(offset)
+            size = (stride * (n - 1) + 1, stride * (w_t - 1) + 1)
+            up = F.interpolate(z, size=size, mode="bilinear", align_corners=True) if stride > 1 else z
+        else:
+            p0y, p0x = stride * lo, 0
+            up = F.interpolate(z, scale_factor=stride, mode="bilinear", align_corners=False)
+        return _crop_replicate(up, rows.start - p0y, len(rows), -p0x, width)
+    gy = _grid(torch.arange(rows.start, rows.stop), h_t, stride, offset, lo, n)
+    gx = _grid(torch.arange(width), w_t, stride, offset, 0, w_t)
+    grid = torch.stack(torch.meshgrid(gx, gy, indexing="xy"), -1).to(z)  # (R, W, 2) as (x, y)
+    return F.grid_sample(z, grid[None].expand(z.shape[0], -1, -1, -1), mode="bilinear",
+                         padding_mode="border", align_corners=True)
+
+
+def _crop_replicate(up: torch.Tensor, y0: int, h: int, x0: int, w: int) -> torch.Tensor:
+    """Window ``[y0, y0+h) x [x0, x0+w)`` of ``up`` ``(B, D, H', W')``, replicating its border
+    where the window reaches outside (``x0 <= 0 < x0 + w`` holds for tap grids)."""
+    hh, ww = up.shape[2:]
+    if y0 < 0 or y0 + h > hh:
+        up = up.index_select(2, torch.arange(y0, y0 + h, device=up.device).clamp(0, hh - 1))
+    else:
+        up = up[:, :, y0 : y0 + h]
+    left, right = max(0, -x0), max(0, x0 + w - ww)
+    up = up[:, :, :, max(0, x0) : min(ww, x0 + w)]
+    if left or right:
+        up = F.pad(up, (left, right, 0, 0), mode="replicate")
+    return up
+
+
 def project_rows(
     features: Mapping[str, torch.Tensor],
     taps: Sequence[TapInfo],
@@ -38,11 +86,11 @@ def project_rows(
 ) -> torch.Tensor:
     """First-layer output ``W h(p) + b`` for every pixel of a band of rows.
 
-    Each tap is projected at its own resolution (only the tap rows the band needs) and
-    the projection is bilinearly resampled to the band's pixels with ``grid_sample``
-    (``align_corners=True`` on cell centres and border clamping: the same formula as
-    :func:`pixelnet.hypercolumn.interp_weights`). Taps on the same grid are summed before
-    resampling.
+    A wide tap is projected (1x1 convolution by its weight slice) at its own resolution,
+    only on the tap rows the band needs; wide taps on the same grid are summed and each grid
+    is resampled once to the band's pixels (:func:`_resample_band`). A narrow tap
+    (``2 C_t < D``) is resampled first and projected at pixel resolution, which moves less
+    data. Both orders are exact: resampling and projection are linear and commute.
 
     Args:
         features: tap name -> map ``(B, C_t, h_t, w_t)``.
@@ -56,28 +104,33 @@ def project_rows(
         ``(B, R, W, D)`` (channels last, ready for the per-pixel layers), ``R = len(rows)``.
     """
     ys = torch.arange(rows.start, rows.stop)
-    xs = torch.arange(width)
-    projected: dict[tuple, torch.Tensor] = {}  # (grid geometry) -> (B, D, n, w_t)
+    d = weights[0].shape[0]
+    projected: dict[tuple, torch.Tensor] = {}  # grid geometry -> (B, D, n, w_t)
+    narrow_feats: list[torch.Tensor] = []  # taps resampled before projecting: (B, C_t, R, W)
+    narrow_weights: list[torch.Tensor] = []
     for tap, w_t in zip(taps, weights):
         feat = features[tap.name]  # (B, C_t, h_t, w_t)
         y0, y1, _ = interp_weights(ys, feat.shape[2], tap.stride, tap.offset)
         lo, hi = int(y0.min()), int(y1.max())
-        z = torch.einsum("dc,bchw->bdhw", w_t.to(feat.dtype), feat[:, :, lo : hi + 1, :])  # (B, D, n, w_t)
-        key = (tap.stride, tap.offset, feat.shape[2], feat.shape[3], lo, hi)
+        band = feat[:, :, lo : hi + 1, :]  # only the tap rows this band needs
+        if 2 * tap.channels < d:  # narrow tap: resampling C_t channels moves less data than D
+            narrow_feats.append(_resample_band(band, tap.stride, tap.offset, *feat.shape[2:], lo, rows, width))
+            narrow_weights.append(w_t)
+            continue
+        z = F.conv2d(band, w_t.to(feat.dtype)[:, :, None, None])  # (B, D, n, w_t)
+        key = (tap.stride, tap.offset, feat.shape[2], feat.shape[3], lo)
         projected[key] = projected[key] + z if key in projected else z
     out: torch.Tensor | None = None
-    for (stride, offset, h_t, w_t, lo, hi), z in projected.items():
-        gy = _grid(ys, h_t, stride, offset, lo, hi - lo + 1)
-        gx = _grid(xs, w_t, stride, offset, 0, w_t)
-        grid = torch.stack(torch.meshgrid(gx, gy, indexing="xy"), -1).to(z)  # (R, W, 2) as (x, y)
-        r = F.grid_sample(z, grid[None].expand(z.shape[0], -1, -1, -1), mode="bilinear",
-                          padding_mode="border", align_corners=True)  # (B, D, R, W)
+    if narrow_feats:
+        w_n = torch.cat(narrow_weights, 1).to(narrow_feats[0].dtype)[:, :, None, None]  # (D, sum C_t, 1, 1)
+        out = F.conv2d(torch.cat(narrow_feats, 1), w_n)  # (B, D, R, W)
+    for (stride, offset, h_t, w_t, lo), z in projected.items():
+        r = _resample_band(z, stride, offset, h_t, w_t, lo, rows, width)  # (B, D, R, W)
         out = r if out is None else out.add_(r)
     assert out is not None, "no taps"
-    out = out.permute(0, 2, 3, 1)  # (B, R, W, D)
     if bias is not None:
-        out = out + bias.to(out.dtype)
-    return out
+        out = out.add_(bias.to(out.dtype).view(1, -1, 1, 1))
+    return out.permute(0, 2, 3, 1)  # (B, R, W, D)
 
 
 def rows_per_chunk(width: int, channels: int, batch: int = 1, budget_mb: float = 64.0) -> int:
