@@ -44,6 +44,7 @@ from pixelnet.visualize import (  # noqa: E402
     edges_to_rgb,
     heatmap,
     legend_html,
+    magnified_cells,
     normals_to_rgb,
     overlay,
     receptive_field_sizes,
@@ -111,6 +112,15 @@ def _thumb(img: np.ndarray, side: int) -> np.ndarray:
     return np.asarray(
         Image.fromarray(img).resize((max(1, round(w * s)), max(1, round(h * s))), Image.NEAREST)
     )
+
+
+def _to_height(img: np.ndarray, height: int) -> np.ndarray:
+    from PIL import Image
+
+    h, w = img.shape[:2]
+    if h == height:
+        return img
+    return np.asarray(Image.fromarray(img).resize((max(1, round(w * height / h)), height), Image.NEAREST))
 
 
 class ExplorerApp:
@@ -348,9 +358,12 @@ class ExplorerApp:
         rf = receptive_field_sizes(
             model.backbone, [t.name for t in taps if t.name in model.backbone.tap_info]
         )
-        zoom = draw_zoom_out(img, yw, xw, taps, rf, width=max(1, round(1 / k)))  # in working pixels
-        if k < 1:
-            zoom = _thumb(zoom, ZOOM_SIDE)
+        full = draw_zoom_out(img, yw, xw, taps, rf, width=max(1, round(1 / k)))  # in working pixels
+        full = _thumb(full, ZOOM_SIDE) if k < 1 else full
+        cells = magnified_cells(img, yw, xw, taps)
+        cells = _to_height(cells, full.shape[0])
+        gap = np.full((full.shape[0], 8, 3), 255, np.uint8)
+        zoom = np.concatenate([full, gap, cells], axis=1)
         thumbs = []
         acts = s.activation_maps()
         for i, t in enumerate(taps):
@@ -441,8 +454,13 @@ class ExplorerApp:
             s = self._session(image, seg_model, normals_model, edges_model)
             gt = self.explorer.ground_truth_of(s.image)
             img = s.image
+            seg_model = s.models.get("seg")
+            trained_seg = seg_model is not None and seg_model.config.provenance.get("note") != FALLBACK_LABEL
+            predicted = s.predict()["seg"].argmax(0).astype(np.int64) if trained_seg and gt is None else None
         if gt is not None and "seg" in gt:
             strata, names, source = gt["seg"].astype(np.int64), None, "ground-truth classes"
+        elif predicted is not None:
+            strata, names, source = predicted, None, "predicted classes (no labels)"
         else:
             strata, names, source = colour_clusters(img, 6), None, "colour clusters (no labels)"
         if gt is not None and "edges" in gt:
@@ -471,7 +489,7 @@ class ExplorerApp:
                 strata,
                 names or [f"cluster {i}" if "colour" in source else f"class {i}" for i in range(k)],
             )
-            if "seg" in s.models and "ground-truth" in source:
+            if "seg" in s.models and "colour" not in source:
                 cn = s.models["seg"].config.class_names or []
                 labels = [cn[i] if i < len(cn) else f"class {i}" for i in range(k)]
         k = len(labels)
@@ -568,7 +586,8 @@ def build_demo(explorer: Explorer, *, queue_size: int = 64) -> gr.Blocks:
                 summary = gr.Markdown(elem_id="inspect-summary")
                 with gr.Row():
                     zoom = gr.Image(
-                        label="Zoom-out: tap cells (solid) and receptive fields (dashed)", interactive=False
+                        label="Zoom-out: receptive fields (dashed), cells (solid); right: cells magnified",
+                        interactive=False,
                     )
                     thumbs = gr.Gallery(label="Tap activation strength (pixel marked)", columns=3, height=320)
                 with gr.Row():

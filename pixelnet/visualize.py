@@ -25,6 +25,7 @@ __all__ = [
     "colorize_labels",
     "draw_points",
     "draw_zoom_out",
+    "magnified_cells",
     "edges_to_rgb",
     "heatmap",
     "legend_html",
@@ -240,6 +241,29 @@ def draw_zoom_out(image: np.ndarray, y: float, x: float, taps: Sequence[TapInfo]
         d.line([x - r, y, x + r, y], fill=c, width=w)
         d.line([x, y - r, x, y + r], fill=c, width=w)
     return np.asarray(img)
+
+
+def magnified_cells(image: np.ndarray, y: int, x: int, taps: Sequence[TapInfo], *, window: int = 96,
+                    magnify: int = 4) -> np.ndarray:
+    """A magnified crop around pixel ``(y, x)`` with every tap's cell drawn (the cells of
+    the finest taps are a few pixels wide and invisible at full view).
+
+    The crop origin is a multiple of the least common multiple of the strides, so every
+    tap's cell grid is the same in crop coordinates as in the image.
+
+    Returns:
+        ``(h * magnify, w * magnify, 3)`` uint8, ``h, w <= window + lcm``.
+    """
+    period = math.lcm(*(int(t.stride) for t in taps)) if taps else 1
+    h, w = image.shape[:2]
+    y0 = max(0, (y - window // 2) // period * period)
+    x0 = max(0, (x - window // 2) // period * period)
+    crop = image[y0 : min(h, y0 + window + period), x0 : min(w, x0 + window + period)]
+    m = int(magnify)
+    big = np.repeat(np.repeat(crop, m, axis=0), m, axis=1)
+    scaled = [TapInfo(t.name, t.channels, t.stride * m, t.offset * m + (m - 1) / 2) for t in taps]
+    c = (m - 1) / 2
+    return draw_zoom_out(big, (y - y0) * m + c, (x - x0) * m + c, scaled, None, width=2)
 
 
 def _dashed_rect(d: ImageDraw.ImageDraw, box: tuple[float, float, float, float],

@@ -196,6 +196,8 @@ def test_tap_maps_and_samplers(env) -> None:
         assert np.isclose(hist[hist["set"] == "image"]["fraction"].sum(), 1)
     with pytest.raises(gr.Error):
         app.sample(_payload(p["good.png"]), None, None, None, "nope", 100)
+    # the tiny seg model is a (trained-format) model file: strata are its predicted classes
+    assert "predicted classes" in app.sample(_payload(p["good.png"]), None, None, None, "stratified", 50)[2]
 
 
 def test_ground_truth_and_metrics_for_synthscenes_examples(env, tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ from pixelnet.visualize import (
     edges_to_rgb,
     heatmap,
     legend_html,
+    magnified_cells,
     normal_angles,
     normals_to_rgb,
     overlay,
@@ -84,3 +85,11 @@ def test_tap_regions_are_nested_and_centred_on_cells() -> None:
     assert sizes == sorted(sizes)
     img = draw_zoom_out(np.zeros((64, 64, 3), np.uint8), 21, 30, taps, {"a": 3, "b": 10, "c": 40})
     assert img.shape == (64, 64, 3) and img.any()
+
+
+def test_magnified_cells_crop_keeps_cell_grids() -> None:
+    taps = [TapInfo("a", 4, 2, 0.0), TapInfo("b", 4, 8, 0.0)]
+    img = np.zeros((200, 300, 3), np.uint8)
+    out = magnified_cells(img, 150, 250, taps, window=32, magnify=3)
+    assert out.shape[2] == 3 and out.shape[0] % 3 == 0 and out.shape[0] <= (32 + 8) * 3
+    assert out.any()  # cells and cross-hair drawn
