@@ -1,14 +1,33 @@
-"""PixelNet (Bansal et al. 2017): pixel predictions from sampled hypercolumns and an MLP."""
+"""PixelNet (Bansal et al. 2017): pixel predictions from sampled hypercolumns and an MLP.
+
+Public API, by part of the method:
+
+- backbones with described taps: :func:`build_backbone`, :data:`BACKBONES`, :class:`TapInfo`
+- hypercolumns: :func:`sample_hypercolumns` (sampled path); dense path in :mod:`pixelnet.dense`
+- heads and models: :func:`build_head`, :class:`ModelConfig`, :func:`build_model`, :class:`PixelNet`
+- model files: :func:`save_model`, :func:`load_model`, :func:`load_models`
+- inference: :class:`Predictor`; attribution in :mod:`pixelnet.attribution`
+- data and sampling: :mod:`pixelnet.data` (SynthScenes, real loaders), :mod:`pixelnet.samplers`
+- training and evaluation: :mod:`pixelnet.losses`, :mod:`pixelnet.metrics`, :mod:`pixelnet.engine`
+"""
 
 from .backbones import BACKBONES, Backbone, build_backbone
+from .data import SYNTH_CLASSES, SynthScenes, build_dataset, render_scene
 from .heads import HEADS, LinearHead, MLPHead, build_head
 from .hypercolumn import sample_hypercolumns, sample_tap
+from .io import ModelFileError, load_model, load_models, save_model
+from .losses import build_loss
+from .metrics import build_meter
 from .model import ModelConfig, PixelNet, build_model
+from .predictor import Predictor
+from .samplers import SAMPLERS, sample_pixels
 from .taps import TapInfo, parse_taps
 from .tasks import TASKS, activate, task_outputs
 
 __all__ = [
-    "BACKBONES", "Backbone", "HEADS", "LinearHead", "MLPHead", "ModelConfig", "PixelNet", "TASKS",
-    "TapInfo", "activate", "build_backbone", "build_head", "build_model", "parse_taps",
-    "sample_hypercolumns", "sample_tap", "task_outputs",
+    "BACKBONES", "Backbone", "HEADS", "LinearHead", "MLPHead", "ModelConfig", "ModelFileError", "PixelNet",
+    "Predictor", "SAMPLERS", "SYNTH_CLASSES", "SynthScenes", "TASKS", "TapInfo", "activate",
+    "build_backbone", "build_dataset", "build_head", "build_loss", "build_meter", "build_model",
+    "load_model", "load_models", "parse_taps", "render_scene", "sample_hypercolumns", "sample_pixels",
+    "sample_tap", "save_model", "task_outputs",
 ]

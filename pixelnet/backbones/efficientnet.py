@@ -36,7 +36,7 @@ class EfficientNetLite0(Backbone):
         net = timm.create_model("efficientnet_lite0", pretrained=False, num_classes=0)
         self.conv_stem, self.bn1, self.blocks = net.conv_stem, net.bn1, net.blocks
         self.conv_head, self.bn2 = net.conv_head, net.bn2
-        for name, (block, ch) in _STAGES.items():
+        for name, (_block, ch) in _STAGES.items():
             stride = int(name[1:])
             self.tap_info[name] = TapInfo(name, ch, stride, 0.0)
         self.tap_info["head"] = TapInfo("head", 1280, 32, 0.0)
