@@ -86,6 +86,36 @@ def user_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+class SafeImage(gr.Image):
+    """``gr.Image`` whose outputs are written once, atomically, into the cache.
+
+    Gradio names cached outputs by content and rewrites an existing file in place, so when
+    two sessions produce the same picture at once, one of them may be served a file in the
+    middle of being rewritten (a truncated response). Here a picture that is already cached
+    is not written again, and a new one appears by an atomic rename.
+    """
+
+    def postprocess(self, value: Any) -> Any:
+        if isinstance(value, np.ndarray):
+            import hashlib
+            import tempfile
+
+            from gradio.processing_utils import encode_pil_to_bytes
+            from PIL import Image
+
+            fmt = self.format or "webp"
+            data = encode_pil_to_bytes(Image.fromarray(np.ascontiguousarray(value, dtype=np.uint8)), fmt)
+            folder = Path(self.GRADIO_CACHE) / ("pixelnet-" + hashlib.sha256(data).hexdigest()[:40])
+            path = folder / f"image.{fmt}"
+            if not path.is_file():
+                folder.mkdir(parents=True, exist_ok=True)
+                with tempfile.NamedTemporaryFile(dir=folder, delete=False, suffix=".tmp") as f:
+                    f.write(data)
+                os.replace(f.name, path)
+            value = str(path)
+        return super().postprocess(value)
+
+
 def _check_taps(taps_on: Sequence[str] | None, available: Sequence[str]) -> list[str] | None:
     """Validate a tap selection against the current models' taps (None: all taps on)."""
     if taps_on is None:
@@ -563,15 +593,15 @@ def build_demo(explorer: Explorer, *, queue_size: int = 64) -> gr.Blocks:
                     opacity = gr.Slider(0, 1, value=0.5, step=0.05, label="Overlay opacity")
                 run = gr.Button("Predict", variant="primary")
             with gr.Column(scale=2):
-                clickable = gr.Image(
+                clickable = SafeImage(
                     label="Click a pixel to inspect it", interactive=False, elem_id="clickable", buttons=[]
                 )
                 info = gr.Markdown()
         with gr.Row(equal_height=True):
-            seg_out = gr.Image(label="Segmentation (overlay)", interactive=False)
-            normals_out = gr.Image(label="Surface normals (RGB = (n+1)/2)", interactive=False)
-            edges_out = gr.Image(label="Edge probability", interactive=False)
-            nms_out = gr.Image(label="Edges, thinned (NMS)", interactive=False)
+            seg_out = SafeImage(label="Segmentation (overlay)", interactive=False)
+            normals_out = SafeImage(label="Surface normals (RGB = (n+1)/2)", interactive=False)
+            edges_out = SafeImage(label="Edge probability", interactive=False)
+            nms_out = SafeImage(label="Edges, thinned (NMS)", interactive=False)
         legend = gr.HTML()
         with gr.Accordion("Ground truth and metrics (SynthScenes examples)", open=False):
             with gr.Row():
@@ -585,7 +615,7 @@ def build_demo(explorer: Explorer, *, queue_size: int = 64) -> gr.Blocks:
                     inspect_btn = gr.Button("Inspect pixel")
                 summary = gr.Markdown(elem_id="inspect-summary")
                 with gr.Row():
-                    zoom = gr.Image(
+                    zoom = SafeImage(
                         label="Zoom-out: receptive fields (dashed), cells (solid); right: cells magnified",
                         interactive=False,
                     )
@@ -636,7 +666,7 @@ def build_demo(explorer: Explorer, *, queue_size: int = 64) -> gr.Blocks:
                     n_pix = gr.Slider(10, 4000, value=500, step=10, label="N pixels")
                     seed = gr.Number(0, precision=0, label="Seed")
                 with gr.Row():
-                    sampled = gr.Image(label="Sampled pixels", interactive=False)
+                    sampled = SafeImage(label="Sampled pixels", interactive=False)
                     hist = gr.BarPlot(
                         x="category",
                         y="fraction",

@@ -220,3 +220,19 @@ def test_read_upload_contract(env) -> None:
     assert read_upload(str(p["good.png"])).shape == (48, 64, 3)
     assert read_upload(p["good.png"].read_bytes()).shape == (48, 64, 3)
     assert read_upload(make_image()).shape == (48, 64, 3)
+
+
+def test_safe_image_writes_each_picture_once() -> None:
+    from demo.app import SafeImage
+
+    comp = SafeImage(interactive=False)
+    img = make_image()
+    a = comp.postprocess(img)
+    path = Path(a.path)
+    stamp = path.stat().st_mtime_ns
+    b = comp.postprocess(img.copy())
+    assert b.path == a.path and path.stat().st_mtime_ns == stamp  # not rewritten while it may be served
+    assert not list(path.parent.glob("*.tmp"))
+    from PIL import Image
+
+    assert Image.open(path).size == (64, 48)
