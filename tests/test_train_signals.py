@@ -26,11 +26,11 @@ def reference(tmp_path_factory) -> dict[int, float]:
     return losses(out)
 
 
-def _start(out: Path, iters: int) -> subprocess.Popen:
+def _start(out: Path, iters: int, *extra: str) -> subprocess.Popen:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
     return subprocess.Popen([sys.executable, str(ROOT / "train" / "run.py"), *ARGS, "--iters", str(iters),
-                             "--out", str(out)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+                             "--out", str(out), *extra], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
 
 
 def _wait_for(path: Path, proc: subprocess.Popen, timeout: float = 60.0) -> None:
@@ -59,10 +59,10 @@ def test_sigkill_then_resume_gives_the_losses_of_an_uninterrupted_run(tmp_path: 
 
 def test_sigterm_saves_a_checkpoint_and_exits_cleanly(tmp_path: Path, reference) -> None:
     out = tmp_path / "run"
-    proc = _start(out, 100_000)
+    proc = _start(out, 100_000, "--workers", "1")  # data-loader workers get the signal too
     _wait_for(out / "train_log.csv", proc)
     time.sleep(0.2)
-    proc.send_signal(signal.SIGTERM)
+    os.killpg(proc.pid, signal.SIGTERM)  # like a scheduler, Ctrl-C or pkill: the whole group
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 128 + signal.SIGTERM, err
     assert "Traceback" not in err and "stopping on signal SIGTERM" in err

@@ -8,6 +8,7 @@ task's labels ``(B, H, W)`` (``normals`` ``(B, H, W, 3)``), in the layout
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Sequence
 from typing import Any
 
@@ -95,7 +96,15 @@ def step_loader(samples: TrainSamples, order: DataOrder, first: int, stop: int, 
     """Collated batches of steps ``first .. stop - 1``, loaded by ``workers`` processes.
 
     The loader gets its own ``torch.Generator``, so creating it (again, on resume) never
-    draws from the global random stream that dropout uses.
+    draws from the global random stream that dropout uses. Workers ignore SIGINT and SIGTERM:
+    a Ctrl-C or ``kill`` aimed at the whole process group reaches the training process, which
+    stops cleanly and then shuts its workers down (they also exit if it dies).
     """
     return DataLoader(samples, batch_sampler=StepBatches(order, first, stop), collate_fn=collate,
-                      num_workers=workers, pin_memory=pin_memory, generator=torch.Generator())
+                      num_workers=workers, pin_memory=pin_memory, generator=torch.Generator(),
+                      worker_init_fn=_ignore_stop_signals if workers > 0 else None)
+
+
+def _ignore_stop_signals(worker_id: int) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
