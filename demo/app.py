@@ -95,6 +95,9 @@ class SafeImage(gr.Image):
     is not written again, and a new one appears by an atomic rename.
     """
 
+    def get_block_name(self) -> str:
+        return "image"  # the browser draws it with gr.Image's frontend
+
     def postprocess(self, value: Any) -> Any:
         if isinstance(value, np.ndarray):
             import hashlib

@@ -226,6 +226,7 @@ def test_safe_image_writes_each_picture_once() -> None:
     from demo.app import SafeImage
 
     comp = SafeImage(interactive=False)
+    assert comp.get_block_name() == "image"
     img = make_image()
     a = comp.postprocess(img)
     path = Path(a.path)

@@ -41,6 +41,8 @@ def test_upload_click_and_inspect(tmp_path: Path) -> None:
         with sync_api.sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
             page = browser.new_page(viewport={"width": 1280, "height": 900})
+            requested: list[str] = []
+            page.on("request", lambda r: requested.append(r.url))
             page.goto(demo.local_url, wait_until="domcontentloaded")
             page.locator("#image-in input[type=file]").set_input_files(str(inputs["good.png"]))
             img = page.locator("#clickable img")
@@ -67,6 +69,8 @@ def test_upload_click_and_inspect(tmp_path: Path) -> None:
             x, y = int(m.group(1)), int(m.group(2))
             assert abs(x - px) <= tol and abs(y - py) <= tol, (x, y, px, py, geo)
             assert int(float(page.locator("#inspect-x input").input_value())) == x
+            outside = [u for u in requested if not u.startswith(("http://127.0.0.1", "data:", "blob:"))]
+            assert not outside, f"the page contacted outside hosts: {outside[:5]}"
             browser.close()
     finally:
         demo.close()
