@@ -92,7 +92,9 @@ class Predictor:
     def image_tensor(self, scale: float = 1.0) -> torch.Tensor:
         """The current image as ``(1, 3, h, w)`` float in [0, 1], resized to :meth:`input_size`."""
         img = self._require_image()
-        x = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1)[None].float().div(255)
+        if not (img.flags.writeable and img.flags.c_contiguous):
+            img = img.copy()  # torch.from_numpy needs a writeable array
+        x = torch.from_numpy(img).permute(2, 0, 1)[None].float().div(255)
         size = self.input_size(scale)
         if size != tuple(x.shape[2:]):
             shrink = size[0] < x.shape[2] or size[1] < x.shape[3]
