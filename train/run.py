@@ -40,10 +40,12 @@ from pixelnet.tasks import TASKS
 
 DATASETS = ("synth", "bsds500", "hed-bsds", "nyuv2", "pascal-context", "voc2012")
 DEFAULT_SAMPLER = {"seg": "uniform", "normals": "uniform", "edges": "biased"}
-# options that define the model or the data: a checkpoint must match them to be resumed
+# options that define the model, the data or the optimiser: a checkpoint must match them to be
+# resumed (the schedule is restored from the checkpoint, so a changed one would be ignored)
 RESUME_MUST_MATCH = ("task", "data", "train_split", "synth_size", "synth_length", "backbone", "taps", "head",
                      "mlp_width", "dropout", "linear_bn", "backbone_width", "fc_channels", "freeze_backbone",
-                     "images_per_batch", "seed")
+                     "images_per_batch", "seed", "lr", "lr_steps", "lr_gamma", "head_lr_mult", "momentum",
+                     "weight_decay")
 
 
 def floats(text: str) -> list[float]:
