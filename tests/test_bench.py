@@ -1,0 +1,80 @@
+"""Smoke tests of the benchmarks (bench/): tiny settings, in-process, a few seconds."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # bench/ is a folder of scripts
+
+from bench import _measure, bench_inference, bench_train_step  # noqa: E402
+from pixelnet import ModelConfig, build_backbone, build_model  # noqa: E402
+
+TINY = {"head": "mlp", "mlp_width": 8, "taps": ["conv1_2", "conv3_3", "conv5_3"], "size": 32, "pixels": 20,
+        "classes": 3, "vgg_width": 0.0625, "steps": 1, "warmup": 1, "threads": 0, "device": "cpu"}
+
+
+@pytest.mark.parametrize("mode", bench_train_step.MODES)
+def test_train_step_measure_reports_speed_and_memory(mode: str) -> None:
+    res = bench_train_step.measure({**TINY, "mode": mode})
+    assert res["bps"] > 0 and res["peak_mb"] >= 0
+    assert res["pixels_per_step"] == (20 if mode == "sampled" else 32 * 32)
+
+
+def test_dense_logits_cover_every_pixel_and_match_the_sampler() -> None:
+    model = bench_train_step.build({**TINY, "head": "linear"}, torch.device("cpu")).eval()
+    images = torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        dense = bench_train_step.dense_logits(model, images)  # (H*W, K)
+        coords = torch.tensor([[0, 0, 0], [0, 5, 17], [0, 31, 31]])
+        sampled = model(images, coords)
+    assert dense.shape == (32 * 32, 3)
+    torch.testing.assert_close(dense[coords[:, 1] * 32 + coords[:, 2]], sampled, atol=1e-5, rtol=1e-4)
+
+
+def test_train_step_table_and_json_keys(tmp_path: Path) -> None:
+    args = bench_train_step.get_args_parser().parse_args(
+        ["--heads", "linear", "--vgg-width", "0.0625", "--size", "32", "--pixels", "20", "--classes", "3",
+         "--steps", "1", "--json", str(tmp_path / "t.json")])
+    calls = []
+
+    def fake(script: str, payload: dict) -> dict:  # the subprocess is covered by the measure tests above
+        calls.append(payload["mode"])
+        return {"bps": 2.0 if payload["mode"] == "sampled" else 0.5, "peak_mb": 10.0 if payload["mode"] == "sampled"
+                else 40.0, "step_s": 1.0}
+
+    orig = bench_train_step.run_isolated
+    bench_train_step.run_isolated = fake
+    try:
+        bench_train_step.main(args)
+    finally:
+        bench_train_step.run_isolated = orig
+    data = json.loads((tmp_path / "t.json").read_text())
+    assert calls == ["sampled", "dense"]
+    r = data["linear"]
+    assert {"sampled", "dense", "bps_ratio", "mem_ratio", "config"} <= set(r)
+    assert r["bps_ratio"] == pytest.approx(4.0) and r["mem_ratio"] == pytest.approx(4.0)
+    assert {"torch", "threads", "cpu"} <= set(data["machine"])
+
+
+def test_inference_pieces_on_a_tiny_model() -> None:
+    bb = build_backbone("vgg16", width=0.0625, fc_channels=64)
+    models = {t: build_model(ModelConfig(task=t, backbone="vgg16", mlp_widths=[8, 8],
+                                         class_names=["a", "b"] if t == "seg" else None), backbone=bb).eval()
+              for t in ("seg", "edges")}
+    assert bench_inference.agreement(models, size=64, pixels=256) < 1e-4
+    t = bench_inference.time_size(models, 64, reps=1)
+    assert t["backbone_s"] > 0 and t["heads_s"] > 0 and t["head_gmac"] > 0
+    assert _measure.matmul_peak_gflops(n=128, reps=1) > 0
+
+
+def test_shipped_widths_read_model_configs(tmp_path: Path) -> None:
+    (tmp_path / "seg").mkdir()
+    (tmp_path / "seg" / "config.json").write_text(json.dumps({"config": {"task": "seg", "mlp_widths": [64, 32]}}))
+    w = bench_inference.shipped_widths(tmp_path, 256)
+    assert w["seg"] == [64, 32] and w["edges"] == [256, 256]

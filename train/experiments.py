@@ -1,0 +1,397 @@
+"""Reproduce the direction of PixelNet's analysis findings on SynthScenes, on a CPU, in one command.
+
+    python train/experiments.py                     # all findings, about 30 min on 2 busy cores
+    python train/experiments.py --only T2,T15       # a selection
+    python train/experiments.py --quick             # seconds: the mechanics only (smoke test)
+
+Findings (Bansal et al. 2017):
+
+- T1 (Table 1): all pixels vs a random 4% per image, same 5 images per batch -> similar accuracy;
+- T2 (Table 2): linear (no BN) vs linear (BN) vs MLP over the hypercolumn -> MLP best;
+- T3 (Table 3): on-demand sampling vs dense hypercolumns, training-step speed and memory: read
+  from ``bench/bench_train_step.py``'s JSON (``--t3-json``), or measured small when absent;
+- T4/T11 (Tables 4, 11): a fixed pixel budget per batch from 1 image vs from 5 images -> more
+  images learn faster and better;
+- T15 (Table 15): edges with uniform vs biased (25/50/75% positives) sampling -> biased has the
+  better ODS.
+
+Every run uses the library's own training engine (:func:`pixelnet.engine.fit` driving a
+:class:`pixelnet.engine.Trainer`) and evaluation (:func:`pixelnet.engine.evaluate`, the dense
+path through the predictor), with fixed seeds. The CPU-sized settings (stated in RESULTS.md):
+64 x 64 SynthScenes (200 training scenes), a frozen ImageNet ``efficientnet_lite0`` with taps ``s2..s32`` (the
+1280-channel ``head`` tap is left out to keep the all-pixels run affordable), MLP 2 x 128,
+SGD with the paper's momentum/weight decay, lr 1e-3 and a 10x head learning rate.
+
+Outputs in ``--out`` (default ``runs/experiments``): ``RESULTS.md`` (one table per finding, the
+paper's numbers beside ours), ``results.json``, ``curves_T*.png`` (validation metric and
+training loss against steps) and one run folder per variant (the engine's logs and model).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+ROOT = Path(__file__).resolve().parents[1]
+
+from pixelnet import ModelConfig, build_model  # noqa: E402
+from pixelnet.data import SYNTH_CLASSES, SynthScenes  # noqa: E402
+from pixelnet.engine import (  # noqa: E402
+    Augment,
+    DataOrder,
+    OptimConfig,
+    Trainer,
+    TrainingStopped,
+    TrainSamples,
+    evaluate,
+    fit,
+    init_distributed,
+    step_loader,
+)
+from pixelnet.engine.progress import read_log  # noqa: E402
+
+FINDINGS = ("T1", "T2", "T3", "T4", "T15")
+METRIC = {"seg": ("miou", "mIoU", 100.0), "edges": ("ods", "ODS", 1.0)}  # key, label, display scale
+
+
+@dataclass
+class Settings:
+    """The shared experiment settings (written to RESULTS.md and results.json)."""
+
+    size: int = 64
+    train_scenes: int = 200
+    val_scenes: int = 30
+    edge_val_scenes: int = 15
+    edge_thresholds: int = 15
+    backbone: str = "efficientnet_lite0"
+    taps: tuple[str, ...] = ("s2", "s4", "s8", "s16", "s32")
+    pretrained: bool = True
+    mlp_width: int = 128
+    lr: float = 1e-3
+    head_lr_mult: float = 10.0
+    iters: int = 100
+    iters_t1: int = 60
+    evals: int = 3
+    images: int = 5
+    pixels: int = 164  # per image: 4% of a 64 x 64 image, as the paper's 2,000 of 224 x 224
+    seed: int = 0
+
+
+QUICK = dict(size=32, train_scenes=6, val_scenes=2, edge_val_scenes=2, edge_thresholds=5, iters=2,
+             iters_t1=2, evals=1, pixels=10, mlp_width=16, pretrained=False)
+
+
+class InMemory(Dataset):
+    """Samples rendered once and kept (every variant trains on exactly the same scenes)."""
+
+    def __init__(self, dataset: Dataset) -> None:
+        self.items = [dataset[i] for i in range(len(dataset))]
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        return self.items[i]
+
+
+def get_args_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description="PixelNet's analysis findings (Tables 1-4, 11, 15) on SynthScenes",
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--only", default=",".join(FINDINGS), help=f"comma-separated findings from {FINDINGS}")
+    p.add_argument("--out", default=str(ROOT / "runs" / "experiments"), help="output folder")
+    p.add_argument("--quick", action="store_true", help="tiny settings (seconds; checks the mechanics only)")
+    p.add_argument("--t3-json", default=str(ROOT / "runs" / "bench" / "train_step.json"),
+                   help="bench/bench_train_step.py JSON for T3 (measured small when absent)")
+    p.add_argument("--iters", type=int, default=None, help="override the steps of T2/T4/T15 runs")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    return p
+
+
+def parse_only(text: str) -> list[str]:
+    chosen = [t.strip().upper() for t in text.split(",") if t.strip()]
+    chosen = ["T4" if t == "T11" else t for t in chosen]
+    bad = [t for t in chosen if t not in FINDINGS]
+    if bad or not chosen:
+        raise SystemExit(f"--only: unknown {bad}; choose from {FINDINGS} (T11 = T4)")
+    return [t for t in FINDINGS if t in chosen]
+
+
+class Lab:
+    """Trains and evaluates the variants of the findings on one shared data set."""
+
+    def __init__(self, st: Settings, out: Path) -> None:
+        self.st, self.out = st, out
+        size = (st.size, st.size)
+        t = time.perf_counter()
+        self.train = InMemory(SynthScenes("train", size=size, length=st.train_scenes))
+        self.val = InMemory(SynthScenes("val", size=size, length=st.val_scenes))
+        print(f"rendered {st.train_scenes} + {st.val_scenes} scenes in {time.perf_counter() - t:.0f} s",
+              flush=True)
+        self.ctx = init_distributed("cpu")
+
+    def run(self, name: str, task: str, *, head: str = "mlp", linear_bn: bool = False, sampler: str = "uniform",
+            pixels: int | None = None, images: int | None = None, pos_fraction: float = 0.5,
+            iters: int | None = None) -> dict[str, Any]:
+        """Train one variant with the engine; returns its final metric, curves and cost."""
+        st = self.st
+        iters = iters or st.iters
+        pixels = pixels or st.pixels
+        images = images or st.images
+        out = self.out / "runs" / name
+        out.mkdir(parents=True, exist_ok=True)
+        for f in ("checkpoint.pt", "model.safetensors", "train_log.csv", "val_log.csv"):
+            (out / f).unlink(missing_ok=True)  # every invocation starts fresh
+        torch.manual_seed(st.seed)
+        cfg = ModelConfig(task=task, backbone=st.backbone, taps=list(st.taps), head=head,
+                          mlp_widths=[st.mlp_width] * 2, linear_bn=linear_bn,
+                          class_names=list(SYNTH_CLASSES) if task == "seg" else None)
+        model = build_model(cfg, pretrained=st.pretrained)
+        trainer = Trainer(model, ctx=self.ctx, sampler=sampler, pixels_per_image=pixels,
+                          pos_fraction=pos_fraction, freeze_backbone=True, seed=st.seed,
+                          optim=OptimConfig(lr=st.lr, head_lr_mult=st.head_lr_mult))
+        order = DataOrder(len(self.train), images, seed=st.seed)
+        samples = TrainSamples(self.train, task, Augment(flip=True))
+        limit = st.edge_val_scenes if task == "edges" else st.val_scenes
+        meter = {"thresholds": st.edge_thresholds} if task == "edges" else None
+
+        def validate(m: torch.nn.Module) -> dict[str, float]:
+            return evaluate(m, self.val, limit=limit, device="cpu", meter_kwargs=meter)
+
+        t = time.perf_counter()
+        note = ""
+        try:
+            fit(trainer, lambda first: step_loader(samples, order, first, iters), order, out=out, iters=iters,
+                ckpt_every=iters, val_every=max(1, iters // st.evals), validate=validate,
+                save_backbone="pretrained" if st.pretrained else "include", tensorboard=False,
+                log_every=10**9, provenance={"experiment": name})
+        except TrainingStopped as e:  # e.g. a NaN loss: report it, evaluate the last good weights
+            note = f"stopped: {str(e).split(';')[0]}"
+        seconds = time.perf_counter() - t
+        val = read_log(out / "val_log.csv") if (out / "val_log.csv").exists() else []
+        loss = read_log(out / "train_log.csv") if (out / "train_log.csv").exists() else []
+        key = METRIC[task][0]
+        if note or not val:
+            final = validate(model)[key]
+            val.append({"step": str(len(loss)), key: str(final)})
+        res = {"name": name, "task": task, "metric": key, "final": float(val[-1][key]),
+               "curve": [(int(r["step"]), float(r[key])) for r in val],
+               "loss": [(int(r["step"]), float(r["loss"])) for r in loss],
+               "seconds": seconds, "note": note}
+        shown = METRIC[task][2] * res["final"]
+        print(f"  {name:<22} {METRIC[task][1]} {shown:.3f}  ({seconds:.0f} s){'  ' + note if note else ''}",
+              flush=True)
+        return res
+
+
+def _mean(xs: Sequence[float]) -> float:
+    return float(np.mean(xs)) if len(xs) else 0.0
+
+
+def plot_curves(runs: list[dict[str, Any]], path: Path, title: str) -> None:
+    """Validation metric and training loss against steps, one line per variant."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.6))
+    for r in runs:
+        label, scale = METRIC[r["task"]][1:]
+        if r["curve"]:
+            s, v = zip(*r["curve"])
+            a.plot(s, [scale * x for x in v], marker="o", label=r["name"])
+        a.set_ylabel(f"validation {label}")
+        if r["loss"]:
+            s, v = zip(*r["loss"])
+            k = max(1, len(v) // 20)  # moving average over ~5% of the run
+            sm = np.convolve(v, np.ones(k) / k, mode="valid")
+            b.plot(s[k - 1:], sm, label=r["name"])
+    a.set_xlabel("step")
+    b.set_xlabel("step")
+    b.set_ylabel("training loss (smoothed)")
+    a.legend(fontsize=8)
+    b.legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def _verdict(ok: bool) -> str:
+    return "agrees" if ok else "**does not agree**"
+
+
+def t1(lab: Lab) -> dict[str, Any]:
+    st = lab.st
+    n = st.size * st.size
+    frac = max(1, round(0.04 * n))
+    runs = [lab.run("T1_all_pixels", "seg", sampler="all", iters=st.iters_t1),
+            lab.run("T1_random_4pct", "seg", pixels=frac, iters=st.iters_t1)]
+    a, b = (100 * r["final"] for r in runs)
+    ok = abs(a - b) <= max(2.0, 0.1 * max(a, b))
+    rows = [("All pixels", "44.4", f"{a:.1f}", f"{n} x {st.images}"),
+            ("Random 4% pixels", "44.6", f"{b:.1f}", f"{frac} x {st.images}")]
+    text = ("| Method | paper IoU (V) | ours mIoU | pixels x images per step |\n|---|---|---|---|\n"
+            + "\n".join(f"| {r[0]} | {r[1]} | {r[2]} | {r[3]} |" for r in rows)
+            + f"\n\nSame {st.iters_t1} steps of 5 images each. Paper: 4% learns as well as all pixels "
+              f"(44.6 vs 44.4). Ours: {b:.1f} vs {a:.1f}, difference {b - a:+.1f} points; direction "
+              f"{_verdict(ok)} (criterion: within 2 points or 10%).")
+    return {"runs": runs, "agrees": ok, "text": text, "title": "T1 (Table 1): all pixels vs random 4%"}
+
+
+def t2(lab: Lab) -> dict[str, Any]:
+    runs = [lab.run("T2_linear_no_bn", "seg", head="linear"),
+            lab.run("T2_linear_bn", "seg", head="linear", linear_bn=True),
+            lab.run("T2_mlp", "seg", head="mlp")]
+    v = [100 * r["final"] for r in runs]
+    ok = v[2] > max(v[0], v[1])
+    paper = ("3.6", "62.4", "67.4")
+    names = ("Linear (no bn)", "Linear (bn)", "MLP")
+    text = ("| Method | paper IoU (T) | ours mIoU | note |\n|---|---|---|---|\n"
+            + "\n".join(f"| {n} | {p} | {x:.1f} | {r['note']} |" for n, p, x, r in zip(names, paper, v, runs))
+            + f"\n\nPaper: MLP > linear (bn) >> linear (no bn). Ours: MLP {v[2]:.1f}, linear bn {v[1]:.1f}, "
+              f"linear no bn {v[0]:.1f}; MLP best: {_verdict(ok)}. BN helps the linear model: "
+              f"{_verdict(v[1] > v[0])}.")
+    return {"runs": runs, "agrees": ok, "text": text, "title": "T2 (Table 2): linear vs MLP"}
+
+
+def t4(lab: Lab) -> dict[str, Any]:
+    st = lab.st
+    budget = st.pixels * st.images
+    runs = [lab.run("T4_1_image", "seg", images=1, pixels=budget),
+            lab.run("T4_5_images", "seg", images=st.images, pixels=st.pixels)]
+    one, five = (100 * r["final"] for r in runs)
+    # "learns faster": area under the validation curve (mean over the evaluations)
+    auc = [100 * _mean([v for _, v in r["curve"]]) for r in runs]
+    ok = five > one
+    text = ("| Method | paper IoU (V), T4 / T11 | ours mIoU (final) | ours mean over the curve |\n"
+            "|---|---|---|---|\n"
+            f"| {budget} px x 1 image | 7.9 (1 x 40,000, 10K it.) / 24.6 (2,000 x 1) | {one:.1f} | {auc[0]:.1f} |\n"
+            f"| {st.pixels} px x {st.images} images | 38.4 (5 x 2,000) / 34.8 (500 x 5) | {five:.1f} | {auc[1]:.1f} |"
+            f"\n\nSame pixel budget ({budget}) per step and the same {st.iters} steps. Paper: more images "
+            f"win. Ours: {five:.1f} vs {one:.1f}; direction {_verdict(ok)}; faster along the curve: "
+            f"{_verdict(auc[1] > auc[0])}.")
+    return {"runs": runs, "agrees": ok, "text": text, "title": "T4/T11: fixed pixel budget, 1 vs 5 images"}
+
+
+def t15(lab: Lab) -> dict[str, Any]:
+    runs = [lab.run("T15_uniform", "edges", sampler="uniform")]
+    for frac in (0.25, 0.5, 0.75):
+        runs.append(lab.run(f"T15_biased_{int(100 * frac)}", "edges", sampler="biased", pos_fraction=frac))
+    v = [r["final"] for r in runs]
+    ok = min(v[1:]) > v[0]
+    paper = (".767", ".792", ".791", ".790")
+    names = ("Uniform", "Biased 25%", "Biased 50%", "Biased 75%")
+    text = ("| Sampling | paper ODS (BSDS) | ours ODS |\n|---|---|---|\n"
+            + "\n".join(f"| {n} | {p} | {x:.3f} |" for n, p, x in zip(names, paper, v))
+            + f"\n\nPaper: every biased ratio beats uniform. Ours: uniform {v[0]:.3f}, biased "
+              f"{', '.join(f'{x:.3f}' for x in v[1:])}; direction {_verdict(ok)} "
+              f"(best biased beats uniform: {_verdict(max(v[1:]) > v[0])}).")
+    return {"runs": runs, "agrees": ok, "text": text, "title": "T15: edges, uniform vs biased sampling"}
+
+
+def t3(args: argparse.Namespace, out: Path, quick: bool) -> dict[str, Any]:
+    path = Path(args.t3_json)
+    source = f"`{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}`"
+    if not path.exists():
+        from bench import bench_train_step
+
+        small = ["--vgg-width", "0.125", "--size", "32", "--pixels", "50", "--mlp-width", "16", "--steps", "1",
+                 "--heads", "mlp"] if quick else ["--vgg-width", "0.5", "--size", "224", "--mlp-width", "512",
+                                                   "--steps", "2"]
+        path = out / "bench_train_step.json"
+        bench_train_step.main(bench_train_step.get_args_parser().parse_args([*small, "--json", str(path)]))
+        source = f"measured now, small: `bench/bench_train_step.py {' '.join(small)}`"
+    data = json.loads(path.read_text())
+    rows, oks = [], []
+    for head in ("mlp", "linear"):
+        if head not in data:
+            continue
+        r = data[head]
+        p = r["paper"]
+        ok = r["bps_ratio"] > 1 and r["mem_ratio"] > 1
+        oks.append(ok)
+        width = f" {r['config']['mlp_width']}" if head == "mlp" else ""
+        rows.append(f"| {head}{width} | {p['bps_ratio']:.1f}x | {r['bps_ratio']:.1f}x | {p['mem_ratio']:.1f}x | "
+                    f"{r['mem_ratio']:.1f}x | {r['sampled']['bps']:.2f} / {r['dense']['bps']:.2f} | "
+                    f"{r['sampled']['peak_mb']:.0f} / {r['dense']['peak_mb']:.0f} | {_verdict(ok)} |")
+    m = data["machine"]
+    text = ("| head | paper speed-up | ours | paper memory saving | ours | ours updates/s sampled / dense "
+            "| ours peak MB sampled / dense | direction |\n|---|---|---|---|---|---|---|---|\n" + "\n".join(rows)
+            + f"\n\nSource: {source} (torch {m['torch']}, {m['threads']} threads, {m['cpu']}, load "
+              f"{m['load_avg_1_5_15']}). The paper's speed-up is on a GPU with a 4096-wide MLP; on a CPU the "
+              "VGG-16 backbone's forward/backward is a larger share of a sampled step, so the ratio is smaller.")
+    return {"runs": [], "agrees": all(oks) and bool(oks), "text": text,
+            "title": "T3 (Table 3): training step, sampled vs dense"}
+
+
+def main(args: argparse.Namespace) -> dict[str, Any]:
+    only = parse_only(args.only)
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))  # bench/ is a folder of scripts: located from the repository root once
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    st = Settings(seed=args.seed, **(QUICK if args.quick else {}))
+    if args.iters:
+        st.iters = args.iters
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    lab = Lab(st, out) if set(only) - {"T3"} else None
+    results: dict[str, Any] = {}
+    for f in only:
+        print(f"== {f}", flush=True)
+        t = time.perf_counter()
+        if f == "T3":
+            results[f] = t3(args, out, args.quick)
+        else:
+            assert lab is not None
+            results[f] = {"T1": t1, "T2": t2, "T4": t4, "T15": t15}[f](lab)
+            plot_curves(results[f]["runs"], out / f"curves_{f}.png", results[f]["title"])
+        results[f]["seconds"] = time.perf_counter() - t
+    total = time.perf_counter() - t0
+    write_results(out, st, results, total, args)
+    print(f"done in {total / 60:.1f} min: {out / 'RESULTS.md'}", flush=True)
+    return results
+
+
+def write_results(out: Path, st: Settings, results: dict[str, Any], total: float, args: argparse.Namespace) -> None:
+    from bench._measure import machine_info
+
+    m = machine_info()
+    lines = ["# PixelNet's analysis findings on SynthScenes", "",
+             f"Command: `python train/experiments.py {'--quick ' if args.quick else ''}--only {','.join(results)}` "
+             f"({total / 60:.1f} min; torch {m['torch']}, {m['threads']} threads, {m['cpu']}, load average "
+             f"{m['load_avg_1_5_15']} at the end).", "",
+             "Settings: " + ", ".join(f"{k}={v}" for k, v in asdict(st).items()) + ". Frozen backbone, the head "
+             "trained with the engine (SGD momentum 0.9, weight decay 5e-4), uniform sampling unless stated; "
+             "metrics on SynthScenes `val` through the dense predictor (seg: mIoU over the dataset's confusion "
+             f"matrix; edges: ODS with {st.edge_thresholds} thresholds). One seed per variant: differences of a "
+             "point or two are within run-to-run noise.", "",
+             "| finding | direction |", "|---|---|"]
+    lines += [f"| {f} {results[f]['title'].split(':', 1)[1].strip()} | {_verdict(results[f]['agrees'])} |"
+              for f in results]
+    for f, r in results.items():
+        lines += ["", f"## {r['title']}", "", r["text"]]
+        if r["runs"]:
+            lines += ["", f"![{f} curves](curves_{f}.png)", "",
+                      "Run seconds: " + ", ".join(f"{x['name']} {x['seconds']:.0f}" for x in r["runs"]) + "."]
+    (out / "RESULTS.md").write_text("\n".join(lines) + "\n")
+    plain = {f: {k: v for k, v in r.items() if k != "text"} for f, r in results.items()}
+    (out / "results.json").write_text(json.dumps({"settings": asdict(st), "machine": m, "results": plain,
+                                                  "minutes": total / 60}, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main(get_args_parser().parse_args())
