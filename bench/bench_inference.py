@@ -192,6 +192,8 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
             res["memory"] = run_isolated(__file__, {"backbone": backbone, "widths": widths,
                                                     "size": args.mem_size, "threads": args.threads})
         results[backbone] = res
+        if args.json:  # partial results survive an interrupted run
+            write_json(args.json, {**results, "matmul_peak_gflops": peak, "partial": True})
     peak = max(peak, matmul_peak_gflops())  # measured before and after: the less disturbed one
     results["matmul_peak_gflops"] = peak
     for backbone in backbones:
