@@ -45,14 +45,19 @@ def _resample_band(z: torch.Tensor, stride: int, offset: float, h_t: int, w_t: i
         ``(B, D, R, W)``.
     """
     n = z.shape[2]
-    if float(offset).is_integer() or offset == (stride - 1) / 2:
-        if float(offset).is_integer():
-            p0y, p0x = int(offset) + stride * lo, int(offset)
-            size = (stride * (n - 1) + 1, stride * (w_t - 1) + 1)
-            up = F.interpolate(z, size=size, mode="bilinear", align_corners=True) if stride > 1 else z
-        else:
-            p0y, p0x = stride * lo, 0
-            up = F.interpolate(z, scale_factor=stride, mode="bilinear", align_corners=False)
+    aligned = float(offset).is_integer()
+    if aligned or offset == (stride - 1) / 2:
+        p0y, p0x = (int(offset) + stride * lo, int(offset)) if aligned else (stride * lo, 0)
+        # Replicate a few cells past the bottom/right edge at tap resolution (cheap), so the
+        # resampled block already covers the band: between a cell and its copy the value is
+        # constant, which is the sampler's border clamping, and no full-resolution pad is needed.
+        cover = (lambda k: stride * (k - 1) + 1) if aligned else (lambda k: stride * k)
+        extra_y = max(0, -(-(rows.stop - p0y - cover(n)) // stride))
+        extra_x = max(0, -(-(width - p0x - cover(w_t)) // stride))
+        if stride > 1 and (extra_y or extra_x):
+            z = F.pad(z, (0, extra_x, 0, extra_y), mode="replicate")
+        size = (cover(z.shape[2]), cover(z.shape[3]))
+        up = z if stride == 1 else F.interpolate(z, size=size, mode="bilinear", align_corners=aligned)
         return _crop_replicate(up, rows.start - p0y, len(rows), -p0x, width)
     gy = _grid(torch.arange(rows.start, rows.stop), h_t, stride, offset, lo, n)
     gx = _grid(torch.arange(width), w_t, stride, offset, 0, w_t)
