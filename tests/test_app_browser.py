@@ -11,17 +11,9 @@ import pytest
 from test_app_support import tiny_explorer, write_inputs
 
 from demo.app import build_demo, launch
+from demo.screenshot import ARGS  # the same offline-safe Chromium flags as the screenshot script
 
 CHROMIUM = os.environ.get("PIXELNET_CHROMIUM", "/usr/bin/chromium")
-ARGS = [
-    "--no-sandbox",
-    "--headless",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 pytestmark = [
     pytest.mark.browser,
