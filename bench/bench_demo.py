@@ -7,13 +7,12 @@ Every predict repetition uses a new image, so nothing is served from the feature
 clicks reuse the cached features of one image, as in the app.
 
     python bench/bench_demo.py                # default models (or the untrained fallback)
-    python bench/bench_demo.py --model runs/x --size 512 --reps 5 --json
+    python bench/bench_demo.py --model runs/x --size 512 --reps 5 --json runs/bench/demo.json
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -29,6 +28,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from bench._measure import write_json  # noqa: E402
 from demo.app import ExplorerApp, build_explorer  # noqa: E402
 
 
@@ -40,7 +40,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--clicks", type=int, default=20, help="inspector clicks")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     p.add_argument("--device", default="cpu")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--json", metavar="PATH", help="write the results as JSON")
     return p
 
 
@@ -100,11 +100,10 @@ def main(args: argparse.Namespace) -> dict[str, object]:
         "reps": args.reps,
         "clicks": args.clicks,
     }
+    for k, v in result.items():
+        print(f"{k:>30}: {v}")
     if args.json:
-        print(json.dumps(result))
-    else:
-        for k, v in result.items():
-            print(f"{k:>30}: {v}")
+        write_json(args.json, result)
     return result
 
 
