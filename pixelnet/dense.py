@@ -6,11 +6,20 @@ at the tap's own resolution and the projection is interpolated to pixels, which 
 exactly the sampled path's ``W (interp c)`` but never forms the ``sum_t C_t``-wide
 hypercolumn at full resolution. Rows are processed in chunks, and only the tap rows a
 chunk needs are projected, so peak memory is bounded whatever the image area.
+
+When the tap grids nest (every knot ``o + s j`` of a coarser tap is a knot of the next finer
+one, as for backbones with "same" padding), the projections are summed coarse to fine: the
+coarser sum is resampled onto the finer tap's knots and added there, and only the finest grid
+is resampled to pixels. This is exact, not an approximation: between two neighbouring finer
+knots a coarser bilinear interpolant is linear (no coarser knot or clamp point lies strictly
+inside), so interpolating its values at the finer knots reproduces it. It replaces one
+full-resolution resample (or full-resolution GEMM) per tap by a single one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -18,7 +27,7 @@ import torch.nn.functional as F
 from .hypercolumn import interp_weights
 from .taps import TapInfo
 
-__all__ = ["project_rows", "rows_per_chunk"]
+__all__ = ["dense_apply", "project_rows", "rows_per_chunk"]
 
 
 def _grid(pos: torch.Tensor, size: int, stride: int, offset: float, first: int, n: int) -> torch.Tensor:
@@ -81,6 +90,111 @@ def _crop_replicate(up: torch.Tensor, y0: int, h: int, x0: int, w: int) -> torch
     return up
 
 
+@dataclass(frozen=True)
+class _Level:
+    """Taps sharing one grid, with the grid given relative to the next finer grid (pixels for
+    the finest): knot ``j`` lies at finer position ``offset + stride * j``."""
+
+    stride: int
+    offset: float
+    h: int
+    w: int
+    members: tuple[tuple[torch.Tensor, torch.Tensor], ...]  # (feature map, weight slice (D, C_t))
+
+
+def _nested_levels(features: Mapping[str, torch.Tensor], taps: Sequence[TapInfo],
+                   weights: Sequence[torch.Tensor]) -> list[_Level] | None:
+    """Tap grids finest first, each relative to the previous one, or None if they do not nest.
+
+    Coarser grid c nests in finer grid f when its knots are knots of f
+    (``s_c / s_f`` and ``(o_c - o_f) / s_f >= 0`` are integers) and its last knot does not
+    lie past f's last knot, so f's clamped border is also constant for c.
+    """
+    groups: dict[tuple[int, float, int, int], list[tuple[torch.Tensor, torch.Tensor]]] = {}
+    for tap, w_t in zip(taps, weights):
+        feat = features[tap.name]
+        groups.setdefault((tap.stride, float(tap.offset), *feat.shape[2:]), []).append((feat, w_t))
+    grids = sorted(groups)
+    levels = [_Level(grids[0][0], grids[0][1], grids[0][2], grids[0][3], tuple(groups[grids[0]]))]
+    for (s_f, o_f, h_f, w_f), (s_c, o_c, h_c, w_c) in zip(grids, grids[1:]):
+        r, q = s_c / s_f, (o_c - o_f) / s_f
+        if not (r.is_integer() and r > 1 and q.is_integer() and q >= 0):
+            return None
+        if o_c + s_c * (h_c - 1) > o_f + s_f * (h_f - 1) or o_c + s_c * (w_c - 1) > o_f + s_f * (w_f - 1):
+            return None
+        levels.append(_Level(int(r), q, h_c, w_c, tuple(groups[(s_c, o_c, h_c, w_c)])))
+    return levels
+
+
+def _project(members: Sequence[tuple[torch.Tensor, torch.Tensor]], lo: int, hi: int) -> torch.Tensor:
+    """Sum of 1x1 projections of tap rows ``lo..hi`` of taps on one grid: ``(B, D, n, w_t)``."""
+    z: torch.Tensor | None = None
+    for feat, w_t in members:
+        band = feat[:, :, lo : hi + 1, :].contiguous(memory_format=torch.channels_last)
+        p = F.conv2d(band, w_t.to(feat.dtype)[:, :, None, None])
+        z = p if z is None else z.add_(p)
+    assert z is not None, "no taps"
+    return z
+
+
+def _nested_grid(levels: Sequence[_Level], rows: range) -> tuple[torch.Tensor, int]:
+    """Sum over ``levels`` of the projected taps, on the cells of ``levels[0]`` that rows ``rows``
+    of the next finer grid need (coarser levels are resampled onto these cells first).
+
+    Returns:
+        ``(z, lo)``: ``z`` ``(B, D, n, w_0)`` holds cells ``lo .. lo + n - 1`` of ``levels[0]``.
+    """
+    lv = levels[0]
+    y0, y1, _ = interp_weights(torch.arange(rows.start, rows.stop), lv.h, lv.stride, lv.offset)
+    lo, hi = int(y0.min()), int(y1.max())
+    z = _project(lv.members, lo, hi)  # (B, D, n, w)
+    if len(levels) > 1:
+        coarse, c_lo = _nested_grid(levels[1:], range(lo, hi + 1))
+        nxt = levels[1]
+        z = z.add_(_resample_band(coarse, nxt.stride, nxt.offset, nxt.h, nxt.w, c_lo, range(lo, hi + 1), lv.w))
+    return z, lo
+
+
+def _finest_to_pixels(z: torch.Tensor, lo: int, lv: _Level, rows: range, width: int) -> torch.Tensor:
+    """Resample the finest grid's sum ``z`` (cells ``lo..``) to pixel rows ``rows``: ``(B, D, R, W)``."""
+    y0, y1, _ = interp_weights(torch.arange(rows.start, rows.stop), lv.h, lv.stride, lv.offset)
+    a, b = int(y0.min()), int(y1.max())
+    return _resample_band(z[:, :, a - lo : b - lo + 1], lv.stride, lv.offset, lv.h, lv.w, a, rows, width)
+
+
+def _direct_sum(features: Mapping[str, torch.Tensor], taps: Sequence[TapInfo],
+                weights: Sequence[torch.Tensor], rows: range, width: int) -> torch.Tensor:
+    """First-layer sum without nesting: ``(B, D, R, width)``. Wide taps are projected at their
+    grid and resampled once per grid; narrow taps (``2 C_t < D``) are resampled first and
+    projected at pixel resolution, which moves less data."""
+    ys = torch.arange(rows.start, rows.stop)
+    d = weights[0].shape[0]
+    projected: dict[tuple, torch.Tensor] = {}  # grid geometry -> (B, D, n, w_t)
+    narrow_feats: list[torch.Tensor] = []  # taps resampled before projecting: (B, C_t, R, W)
+    narrow_weights: list[torch.Tensor] = []
+    for tap, w_t in zip(taps, weights):
+        feat = features[tap.name]  # (B, C_t, h_t, w_t)
+        y0, y1, _ = interp_weights(ys, feat.shape[2], tap.stride, tap.offset)
+        lo, hi = int(y0.min()), int(y1.max())
+        if 2 * tap.channels < d:  # narrow tap
+            band = feat[:, :, lo : hi + 1, :]  # only the tap rows this band needs
+            narrow_feats.append(_resample_band(band, tap.stride, tap.offset, *feat.shape[2:], lo, rows, width))
+            narrow_weights.append(w_t)
+            continue
+        z = _project([(feat, w_t)], lo, hi)  # (B, D, n, w_t)
+        key = (tap.stride, tap.offset, feat.shape[2], feat.shape[3], lo)
+        projected[key] = projected[key] + z if key in projected else z
+    out: torch.Tensor | None = None
+    if narrow_feats:
+        w_n = torch.cat(narrow_weights, 1).to(narrow_feats[0].dtype)[:, :, None, None]  # (D, sum C_t, 1, 1)
+        out = F.conv2d(torch.cat(narrow_feats, 1), w_n)  # (B, D, R, W)
+    for (stride, offset, h_t, w_t, lo), z in projected.items():
+        r = _resample_band(z, stride, offset, h_t, w_t, lo, rows, width)  # (B, D, R, W)
+        out = r if out is None else out.add_(r)
+    assert out is not None, "no taps"
+    return out
+
+
 def project_rows(
     features: Mapping[str, torch.Tensor],
     taps: Sequence[TapInfo],
@@ -91,11 +205,9 @@ def project_rows(
 ) -> torch.Tensor:
     """First-layer output ``W h(p) + b`` for every pixel of a band of rows.
 
-    A wide tap is projected (1x1 convolution by its weight slice) at its own resolution,
-    only on the tap rows the band needs; wide taps on the same grid are summed and each grid
-    is resampled once to the band's pixels (:func:`_resample_band`). A narrow tap
-    (``2 C_t < D``) is resampled first and projected at pixel resolution, which moves less
-    data. Both orders are exact: resampling and projection are linear and commute.
+    Nested tap grids are summed coarse to fine and only the finest is resampled to pixels
+    (:func:`_nested_grid`); other geometries fall back to resampling each grid or narrow tap
+    (:func:`_direct_sum`). Both are exact: resampling and projection are linear and commute.
 
     Args:
         features: tap name -> map ``(B, C_t, h_t, w_t)``.
@@ -108,31 +220,12 @@ def project_rows(
     Returns:
         ``(B, R, W, D)`` (channels last, ready for the per-pixel layers), ``R = len(rows)``.
     """
-    ys = torch.arange(rows.start, rows.stop)
-    d = weights[0].shape[0]
-    projected: dict[tuple, torch.Tensor] = {}  # grid geometry -> (B, D, n, w_t)
-    narrow_feats: list[torch.Tensor] = []  # taps resampled before projecting: (B, C_t, R, W)
-    narrow_weights: list[torch.Tensor] = []
-    for tap, w_t in zip(taps, weights):
-        feat = features[tap.name]  # (B, C_t, h_t, w_t)
-        y0, y1, _ = interp_weights(ys, feat.shape[2], tap.stride, tap.offset)
-        lo, hi = int(y0.min()), int(y1.max())
-        band = feat[:, :, lo : hi + 1, :]  # only the tap rows this band needs
-        if 2 * tap.channels < d:  # narrow tap: resampling C_t channels moves less data than D
-            narrow_feats.append(_resample_band(band, tap.stride, tap.offset, *feat.shape[2:], lo, rows, width))
-            narrow_weights.append(w_t)
-            continue
-        z = F.conv2d(band, w_t.to(feat.dtype)[:, :, None, None])  # (B, D, n, w_t)
-        key = (tap.stride, tap.offset, feat.shape[2], feat.shape[3], lo)
-        projected[key] = projected[key] + z if key in projected else z
-    out: torch.Tensor | None = None
-    if narrow_feats:
-        w_n = torch.cat(narrow_weights, 1).to(narrow_feats[0].dtype)[:, :, None, None]  # (D, sum C_t, 1, 1)
-        out = F.conv2d(torch.cat(narrow_feats, 1), w_n)  # (B, D, R, W)
-    for (stride, offset, h_t, w_t, lo), z in projected.items():
-        r = _resample_band(z, stride, offset, h_t, w_t, lo, rows, width)  # (B, D, R, W)
-        out = r if out is None else out.add_(r)
-    assert out is not None, "no taps"
+    levels = _nested_levels(features, taps, weights)
+    if levels:
+        z, lo = _nested_grid(levels, rows)
+        out = _finest_to_pixels(z, lo, levels[0], rows, width)
+    else:
+        out = _direct_sum(features, taps, weights, rows, width)
     if bias is not None:
         out = out.add_(bias.to(out.dtype).view(1, -1, 1, 1))
     return out.permute(0, 2, 3, 1)  # (B, R, W, D)
@@ -143,3 +236,64 @@ def rows_per_chunk(width: int, channels: int, batch: int = 1, budget_mb: float =
     and the few temporaries of its size, stay within ``budget_mb``."""
     per_row = 4 * batch * channels * width * 4  # bytes, with ~4 live copies
     return max(1, int(budget_mb * 2**20 // max(per_row, 1)))
+
+
+def dense_apply(
+    features: Mapping[str, torch.Tensor],
+    taps: Sequence[TapInfo],
+    weights: Sequence[torch.Tensor],
+    bias: torch.Tensor | None,
+    size: tuple[int, int],
+    rest: Callable[[torch.Tensor], torch.Tensor],
+    *,
+    budget_mb: float = 64.0,
+    tile_mb: float = 4.0,
+) -> torch.Tensor:
+    """A head at every pixel: first layer ``W h(p) + b`` by taps (as :func:`project_rows`),
+    then ``rest`` (the head's remaining per-pixel layers).
+
+    Rows go in bands of ``budget_mb``. With nested tap grids, a band's first layer is summed
+    on the finest tap grid, and it is resampled to pixels and passed through ``rest`` in
+    tiles of ``tile_mb``, small enough to stay in the CPU cache: at full resolution these
+    steps are memory-bound, so a tile is read back from cache instead of from RAM.
+
+    Args:
+        features: tap name -> map ``(B, C_t, h_t, w_t)``.
+        taps: taps in hypercolumn order.
+        weights: per tap, the first-layer slice ``(D, C_t)``.
+        bias: ``(D,)`` or None.
+        size: image size ``(H, W)``.
+        rest: ``(P, D)`` first-layer outputs -> ``(P, K)``.
+        budget_mb: memory budget of one band of rows.
+        tile_mb: size of one tile of the full-resolution ``(R, W, D)`` block.
+
+    Returns:
+        ``(B, K, H, W)``.
+    """
+    h, w = size
+    d = weights[0].shape[0]
+    b = next(iter(features.values())).shape[0]
+    levels = _nested_levels(features, taps, weights)
+    step = rows_per_chunk(w, d, b, budget_mb)
+    tile = rows_per_chunk(w, d, b, tile_mb)
+    out: torch.Tensor | None = None
+    for r0 in range(0, h, step):
+        band = range(r0, min(h, r0 + step))
+        if levels:
+            z, lo = _nested_grid(levels, band)
+            if bias is not None:  # resampling keeps constants, so the bias goes on the coarse grid
+                z = z.add_(bias.to(z.dtype).view(1, -1, 1, 1))
+            tiles = [range(t0, min(band.stop, t0 + tile)) for t0 in range(band.start, band.stop, tile)]
+            zs = (_finest_to_pixels(z, lo, levels[0], t, w) for t in tiles)
+        else:
+            zz = _direct_sum(features, taps, weights, band, w)
+            if bias is not None:
+                zz = zz.add_(bias.to(zz.dtype).view(1, -1, 1, 1))
+            tiles, zs = [band], iter([zz])
+        for t, zt in zip(tiles, zs):
+            y = rest(zt.permute(0, 2, 3, 1).reshape(-1, d))  # (B*R*W, K)
+            if out is None:
+                out = y.new_empty(b, y.shape[1], h, w)
+            out[:, :, t.start : t.stop] = y.view(b, len(t), w, -1).permute(0, 3, 1, 2)
+    assert out is not None, "empty image"
+    return out

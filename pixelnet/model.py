@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from .backbones import Backbone, build_backbone
-from .dense import project_rows, rows_per_chunk
+from .dense import dense_apply
 from .heads import build_head
 from .hypercolumn import sample_hypercolumns
 from .taps import TapInfo, parse_taps
@@ -147,18 +147,9 @@ class PixelNet(nn.Module):
         Returns:
             ``(B, K, H, W)`` raw outputs.
         """
-        h, w = size
-        weights = self.tap_weights()
         _, bias = self.head.first_linear()
-        b = next(iter(features.values())).shape[0]
-        step = rows_per_chunk(w, weights[0].shape[0], b, budget_mb)
-        out = []
-        for r0 in range(0, h, step):
-            z = project_rows(features, self.taps, weights, bias, range(r0, min(h, r0 + step)), w)
-            bb, r, ww, d = z.shape  # (B, R, W, D)
-            y = self.head.after_first(z.reshape(-1, d))  # (B*R*W, K)
-            out.append(y.view(bb, r, ww, -1).permute(0, 3, 1, 2))
-        return torch.cat(out, dim=2)
+        return dense_apply(features, self.taps, self.tap_weights(), bias, size, self.head.after_first,
+                           budget_mb=budget_mb)
 
 
 def build_model(config: ModelConfig, *, pretrained: bool = False, backbone: Backbone | None = None) -> PixelNet:

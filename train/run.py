@@ -272,7 +272,7 @@ def main(args: argparse.Namespace) -> int:
             return evaluate(m, val_set, limit=args.val_limit, device=ctx.device)
 
         provenance = {
-            "command": shlex.join([sys.executable, *sys.argv]),
+            "command": shlex.join(["python", "train/run.py", *sys.argv[1:]]),  # no machine paths
             "args": {k: _plain(v) for k, v in vars(args).items()},
             "data": {"name": args.data, "split": args.train_split, "root": args.data_root,
                      "images": len(train_set)},
