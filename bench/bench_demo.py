@@ -4,7 +4,9 @@ Measures the app's own callbacks (decoding, the backbone pass shared by the task
 dense heads, NMS and the pictures; for a click: the exact per-tap Shapley values of all
 tasks and the inspector's pictures) with the models the app would load by default.
 Every predict repetition uses a new image, so nothing is served from the feature cache;
-clicks reuse the cached features of one image, as in the app.
+clicks reuse the cached features of one image, as in the app. Last, ``/predict`` is timed
+through the app served on a local port with ``gradio_client`` (upload, the callback, encoding of
+the output pictures, download), the figure a user waits for.
 
     python bench/bench_demo.py                # default models (or the untrained fallback)
     python bench/bench_demo.py --model runs/x --size 512 --reps 5 --json runs/bench/demo.json
@@ -29,7 +31,7 @@ import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from bench._measure import write_json  # noqa: E402
-from demo.app import ExplorerApp, build_explorer  # noqa: E402
+from demo.app import ExplorerApp, build_demo, build_explorer, launch  # noqa: E402
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -40,6 +42,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--clicks", type=int, default=20, help="inspector clicks")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     p.add_argument("--device", default="cpu")
+    p.add_argument("--e2e-reps", type=int, default=5,
+                   help="predict calls through the served app with gradio_client (0: skip)")
     p.add_argument("--json", metavar="PATH", help="write the results as JSON")
     return p
 
@@ -51,6 +55,31 @@ def _photo(size: int, seed: int) -> np.ndarray:
     img = np.asarray(Image.fromarray(data.astronaut()).resize((size, size), Image.BILINEAR)).astype(np.int16)
     img += np.random.default_rng(seed).integers(-3, 4, size=img.shape, dtype=np.int16)
     return img.clip(0, 255).astype(np.uint8)
+
+
+def served_predict_s(size: int, reps: int, models: list[str], device: str) -> list[float]:
+    """Seconds of ``/predict`` through the app served on a free local port, from the client's
+    side: PNG upload, decoding, the models, encoding of the six output pictures, download."""
+    import tempfile
+
+    from gradio_client import Client, handle_file
+
+    demo = build_demo(build_explorer(models=models, device=device))
+    launch(demo, host="127.0.0.1", port=None, prevent_thread_lock=True)
+    try:
+        client = Client(demo.local_url, verbose=False)
+        out = []
+        with tempfile.TemporaryDirectory() as tmp:
+            for i in range(reps + 1):  # the first call (i == 0) is a warm-up
+                path = Path(tmp) / f"photo{i}.png"
+                Image.fromarray(_photo(size, 20_000 + i)).save(path)
+                t = time.perf_counter()
+                client.predict(handle_file(str(path)), api_name="/predict")
+                if i:
+                    out.append(time.perf_counter() - t)
+        return out
+    finally:
+        demo.close()
 
 
 def main(args: argparse.Namespace) -> dict[str, object]:
@@ -88,6 +117,8 @@ def main(args: argparse.Namespace) -> dict[str, object]:
         app.inspect(warm, int(x), int(y))
         api_s.append(time.perf_counter() - t)
 
+    served_s = served_predict_s(args.size, args.e2e_reps, args.model, args.device) if args.e2e_reps else []
+
     result = {
         "size": args.size,
         "models": labels,
@@ -95,9 +126,11 @@ def main(args: argparse.Namespace) -> dict[str, object]:
         "startup_s": round(startup, 2),
         "predict_median_s": round(statistics.median(predict_s), 3),
         "predict_heads_only_median_s": round(statistics.median(dense_s), 3),
+        "served_predict_median_s": round(statistics.median(served_s), 3) if served_s else None,
         "inspect_click_median_ms": round(1000 * statistics.median(inspect_s), 1),
         "inspect_api_median_ms": round(1000 * statistics.median(api_s), 1),
         "reps": args.reps,
+        "e2e_reps": args.e2e_reps,
         "clicks": args.clicks,
     }
     for k, v in result.items():

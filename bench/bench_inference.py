@@ -5,9 +5,9 @@ runs the backbone once and the three heads densely (:meth:`pixelnet.PixelNet.den
 image size the time is split into the backbone pass (``Predictor.features``) and the heads
 (``Predictor.predict`` on the cached features: dense heads, activation, conversion to numpy).
 
-The heads' achieved GFLOP/s counts the multiply-adds of the dense path (first layer per tap at
-the tap's resolution, or at pixel resolution for narrow taps, then the per-pixel layers;
-interpolation is not counted) and is set against this machine's fp32 matmul rate measured in
+The heads' achieved GFLOP/s counts the multiply-adds of the dense path (the first layer as
+:func:`pixelnet.dense.first_layer_macs` counts it, then the per-pixel layers; interpolation is
+not counted) and is set against this machine's fp32 matmul rate measured in
 the same run. Peak memory of a prediction at ``--mem-size`` runs in its own process. The
 agreement figure is the largest ``|sampled - dense|`` over random pixels of a random image.
 
@@ -44,6 +44,7 @@ from bench._measure import (  # noqa: E402
 )
 from pixelnet import BACKBONES, TASKS, ModelConfig, PixelNet, build_backbone, build_model  # noqa: E402
 from pixelnet.data import SYNTH_CLASSES  # noqa: E402
+from pixelnet.dense import first_layer_macs  # noqa: E402
 from pixelnet.heads import MLPHead  # noqa: E402
 from pixelnet.predictor import Predictor  # noqa: E402
 
@@ -91,18 +92,13 @@ def build_models(backbone: str, widths: dict[str, list[int]]) -> dict[str, Pixel
 
 
 def head_macs(model: PixelNet, feats: dict[str, torch.Tensor], size: tuple[int, int]) -> int:
-    """Multiply-adds of ``model.dense`` at image ``size`` (as :func:`pixelnet.dense.project_rows`
-    computes them: a narrow tap, ``2 C_t < D``, is projected at pixel resolution)."""
-    h, w = size
+    """Multiply-adds of ``model.dense`` at image ``size``: the first layer as
+    :func:`pixelnet.dense.first_layer_macs` counts it, then the MLP's later layers at every pixel."""
     d = model.head.first_linear()[0].shape[0]
-    macs = 0
-    for tap in model.taps:
-        f = feats[tap.name]
-        cells = h * w if 2 * tap.channels < d else f.shape[2] * f.shape[3]
-        macs += tap.channels * d * cells
+    macs = first_layer_macs(feats, model.taps, d, size)
     if isinstance(model.head, MLPHead):
-        macs += h * w * sum(m.in_features * m.out_features for m in model.head.rest
-                            if isinstance(m, torch.nn.Linear))
+        macs += size[0] * size[1] * sum(m.in_features * m.out_features for m in model.head.rest
+                                        if isinstance(m, torch.nn.Linear))
     return macs
 
 

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from .hypercolumn import interp_weights
 from .taps import TapInfo
 
-__all__ = ["dense_apply", "project_rows", "rows_per_chunk"]
+__all__ = ["dense_apply", "first_layer_macs", "project_rows", "rows_per_chunk"]
 
 
 def _grid(pos: torch.Tensor, size: int, stride: int, offset: float, first: int, n: int) -> torch.Tensor:
@@ -229,6 +229,19 @@ def project_rows(
     if bias is not None:
         out = out.add_(bias.to(out.dtype).view(1, -1, 1, 1))
     return out.permute(0, 2, 3, 1)  # (B, R, W, D)
+
+
+def first_layer_macs(features: Mapping[str, torch.Tensor], taps: Sequence[TapInfo], d: int,
+                     size: tuple[int, int]) -> int:
+    """Multiply-adds of the dense first layer (``D`` outputs) over an image of ``size``, as computed
+    here: every tap at its own cells when the grids nest, else narrow taps (``2 C_t < D``) at pixels."""
+    nested = _nested_levels(features, taps, [torch.empty(d, t.channels) for t in taps]) is not None
+    macs = 0
+    for tap in taps:
+        f = features[tap.name]
+        cells = f.shape[2] * f.shape[3] if nested or 2 * tap.channels >= d else size[0] * size[1]
+        macs += f.shape[0] * tap.channels * d * cells
+    return macs
 
 
 def rows_per_chunk(width: int, channels: int, batch: int = 1, budget_mb: float = 64.0) -> int:

@@ -128,3 +128,14 @@ def test_dense_apply_where_a_coarse_grid_reaches_past_the_finer_one():
     ref = _reference(feats, taps, weights, bias, 2, 32, 32)
     out = dense_apply(feats, taps, weights, bias, (32, 32), lambda z: z)
     torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-5)
+
+
+def test_first_layer_macs_follow_the_path_taken():
+    from pixelnet.dense import first_layer_macs
+
+    nested = _taps([(2, 0.0), (4, 0.0)], channels=(3, 40))  # every tap at its own cells
+    feats = _features(nested, 32, 32, b=1)
+    assert first_layer_macs(feats, nested, D, (32, 32)) == 3 * D * 16 * 16 + 40 * D * 8 * 8
+    direct = _taps([(2, 0.5), (4, 1.5)], channels=(3, 40))  # narrow tap (2 * 3 < D) at pixels
+    feats = _features(direct, 32, 32, b=1)
+    assert first_layer_macs(feats, direct, D, (32, 32)) == 3 * D * 32 * 32 + 40 * D * 8 * 8
