@@ -5,8 +5,8 @@ dense heads, NMS and the pictures; for a click: the exact per-tap Shapley values
 tasks and the inspector's pictures) with the models the app would load by default.
 Every predict repetition uses a new image, so nothing is served from the feature cache;
 clicks reuse the cached features of one image, as in the app. Last, ``/predict`` is timed
-through the app served on a local port with ``gradio_client`` (upload, the callback, encoding of
-the output pictures, download), the figure a user waits for.
+with ``gradio_client`` against ``python demo/app.py`` started in its own process on a local port
+(upload, the callback, encoding of the output pictures, download): the figure a user waits for.
 
     python bench/bench_demo.py                # default models (or the untrained fallback)
     python bench/bench_demo.py --model runs/x --size 512 --reps 5 --json runs/bench/demo.json
@@ -30,8 +30,8 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from bench._measure import write_json  # noqa: E402
-from demo.app import ExplorerApp, build_demo, build_explorer, launch  # noqa: E402
+from bench._measure import ROOT, write_json  # noqa: E402
+from demo.app import ExplorerApp, build_explorer  # noqa: E402
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -42,6 +42,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--clicks", type=int, default=20, help="inspector clicks")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     p.add_argument("--device", default="cpu")
+    p.add_argument("--multiscale-reps", type=int, default=3, help="predict repetitions with scales 0.5, 1, 1.5")
     p.add_argument("--e2e-reps", type=int, default=5,
                    help="predict calls through the served app with gradio_client (0: skip)")
     p.add_argument("--json", metavar="PATH", help="write the results as JSON")
@@ -57,17 +58,35 @@ def _photo(size: int, seed: int) -> np.ndarray:
     return img.clip(0, 255).astype(np.uint8)
 
 
-def served_predict_s(size: int, reps: int, models: list[str], device: str) -> list[float]:
-    """Seconds of ``/predict`` through the app served on a free local port, from the client's
-    side: PNG upload, decoding, the models, encoding of the six output pictures, download."""
+def served_predict_s(size: int, reps: int, models: list[str], device: str, threads: int) -> list[float]:
+    """Seconds of ``/predict`` from a ``gradio_client`` in this process to ``python demo/app.py``
+    served in its own process (as a user's browser and server are): PNG upload, decoding, the
+    models, encoding of the output pictures, download."""
+    import socket
+    import subprocess
     import tempfile
 
+    import httpx
     from gradio_client import Client, handle_file
 
-    demo = build_demo(build_explorer(models=models, device=device))
-    launch(demo, host="127.0.0.1", port=None, prevent_thread_lock=True)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    cmd = [sys.executable, str(ROOT / "demo" / "app.py"), "--port", str(port), "--device", device]
+    cmd += [a for m in models for a in ("--model", m)] + (["--threads", str(threads)] if threads else [])
+    server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/"
     try:
-        client = Client(demo.local_url, verbose=False)
+        for _ in range(240):  # up to 2 minutes to start
+            try:
+                if httpx.get(url, timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if server.poll() is not None:
+                raise RuntimeError(f"the app exited with code {server.returncode}: {' '.join(cmd)}")
+            time.sleep(0.5)
+        client = Client(url, verbose=False)
         out = []
         with tempfile.TemporaryDirectory() as tmp:
             for i in range(reps + 1):  # the first call (i == 0) is a warm-up
@@ -79,7 +98,8 @@ def served_predict_s(size: int, reps: int, models: list[str], device: str) -> li
                     out.append(time.perf_counter() - t)
         return out
     finally:
-        demo.close()
+        server.terminate()
+        server.wait(timeout=30)
 
 
 def main(args: argparse.Namespace) -> dict[str, object]:
@@ -98,11 +118,18 @@ def main(args: argparse.Namespace) -> dict[str, object]:
         t = time.perf_counter()
         app.predict(img)
         predict_s.append(time.perf_counter() - t)
-        s = app.explorer.session(img)
+        s = app.explorer.run(app.explorer.session, img)
         s._outputs.clear()  # time the model part alone (features stay cached)
         t = time.perf_counter()
-        s.predict()
+        app.explorer.run(s.predict)  # on the app's model thread, like every model call
         dense_s.append(time.perf_counter() - t)
+
+    multi_s = []
+    for i in range(args.multiscale_reps):
+        img = _photo(args.size, 30_000 + i)
+        t = time.perf_counter()
+        app.predict(img, multiscale=True)
+        multi_s.append(time.perf_counter() - t)
 
     rng = np.random.default_rng(0)
     clicks = rng.integers(0, args.size, size=(args.clicks + 1, 2))
@@ -117,7 +144,9 @@ def main(args: argparse.Namespace) -> dict[str, object]:
         app.inspect(warm, int(x), int(y))
         api_s.append(time.perf_counter() - t)
 
-    served_s = served_predict_s(args.size, args.e2e_reps, args.model, args.device) if args.e2e_reps else []
+    served_s = []
+    if args.e2e_reps:
+        served_s = served_predict_s(args.size, args.e2e_reps, args.model, args.device, args.threads)
 
     result = {
         "size": args.size,
@@ -126,10 +155,12 @@ def main(args: argparse.Namespace) -> dict[str, object]:
         "startup_s": round(startup, 2),
         "predict_median_s": round(statistics.median(predict_s), 3),
         "predict_heads_only_median_s": round(statistics.median(dense_s), 3),
+        "predict_multiscale_median_s": round(statistics.median(multi_s), 3) if multi_s else None,
         "served_predict_median_s": round(statistics.median(served_s), 3) if served_s else None,
         "inspect_click_median_ms": round(1000 * statistics.median(inspect_s), 1),
         "inspect_api_median_ms": round(1000 * statistics.median(api_s), 1),
         "reps": args.reps,
+        "multiscale_reps": args.multiscale_reps,
         "e2e_reps": args.e2e_reps,
         "clicks": args.clicks,
     }

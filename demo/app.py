@@ -86,6 +86,16 @@ def user_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def on_model_thread(fn: F) -> F:
+    """Run an :class:`ExplorerApp` method on its explorer's model thread (:meth:`Explorer.run`)."""
+
+    @functools.wraps(fn)
+    def wrapper(self: ExplorerApp, *args: Any, **kwargs: Any) -> Any:
+        return self.explorer.run(fn, self, *args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
 class SafeImage(gr.Image):
     """``gr.Image`` whose outputs are written once, atomically, into the cache.
 
@@ -101,13 +111,20 @@ class SafeImage(gr.Image):
     def postprocess(self, value: Any) -> Any:
         if isinstance(value, np.ndarray):
             import hashlib
+            import io
             import tempfile
 
             from gradio.processing_utils import encode_pil_to_bytes
             from PIL import Image
 
             fmt = self.format or "webp"
-            data = encode_pil_to_bytes(Image.fromarray(np.ascontiguousarray(value, dtype=np.uint8)), fmt)
+            pil = Image.fromarray(np.ascontiguousarray(value, dtype=np.uint8))
+            if fmt == "webp":  # libwebp's fastest method: ~8 ms instead of ~30 ms for 512x512
+                with io.BytesIO() as buf:
+                    pil.save(buf, format="webp", method=0)
+                    data = buf.getvalue()
+            else:
+                data = encode_pil_to_bytes(pil, fmt)
             folder = Path(self.GRADIO_CACHE) / ("pixelnet-" + hashlib.sha256(data).hexdigest()[:40])
             path = folder / f"image.{fmt}"
             if not path.is_file():
@@ -183,6 +200,7 @@ class ExplorerApp:
 
     # ---- predict -------------------------------------------------------------------
     @user_errors
+    @on_model_thread
     def predict(
         self,
         image: Any,
@@ -293,6 +311,7 @@ class ExplorerApp:
         return gallery, "\n".join(rows)
 
     @user_errors
+    @on_model_thread
     def taps_of(self, seg_model: str | None, normals_model: str | None, edges_model: str | None) -> Any:
         """The tap checkboxes for a model choice: every tap of the chosen models, all on
         (changing them then re-runs the prediction)."""
@@ -317,6 +336,7 @@ class ExplorerApp:
 
     # ---- inspector -----------------------------------------------------------------
     @user_errors
+    @on_model_thread
     def inspect(
         self,
         image: Any,
@@ -342,6 +362,7 @@ class ExplorerApp:
         return d
 
     @user_errors
+    @on_model_thread
     def on_select(
         self,
         image: Any,
@@ -364,6 +385,7 @@ class ExplorerApp:
         return (d["x"], d["y"], *visuals, d)
 
     @user_errors
+    @on_model_thread
     def inspect_view(
         self,
         image: Any,
@@ -449,6 +471,7 @@ class ExplorerApp:
 
     # ---- image-wide tap maps and samplers -------------------------------------------
     @user_errors
+    @on_model_thread
     def tap_maps(
         self, image: Any, seg_model: str | None, normals_model: str | None, edges_model: str | None, task: str
     ) -> list[Any]:
@@ -465,6 +488,7 @@ class ExplorerApp:
         ]
 
     @user_errors
+    @on_model_thread
     def sample(
         self,
         image: Any,

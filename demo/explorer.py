@@ -4,20 +4,24 @@ dense predictions for all tasks, the pixel inspector, tap maps and sampler overl
 ``demo/app.py`` wires these to Gradio components; tests and ``bench/bench_demo.py`` call
 them directly. One :class:`pixelnet.predictor.Predictor` per (image, model choice)
 holds that image's feature cache, so the inspector never recomputes the backbone, and
-models that share a backbone share its single pass. All model work runs under one lock
-(the machine's cores are already used by torch inside one call).
+models that share a backbone share its single pass. All model work runs on one dedicated
+thread (:meth:`Explorer.run`): torch's cores are already busy inside one call, and intra-op
+threads started from many web-server threads fight each other (measured: a 512x512 predict
+takes 1.7x longer from a second thread once another thread has run torch).
 """
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -32,6 +36,7 @@ from .models import ModelBank
 
 __all__ = ["MIN_SIDE", "MULTI_SCALES", "Explorer", "Session", "image_digest", "read_upload", "single_thread"]
 
+T = TypeVar("T")
 MIN_SIDE = 16  # smaller images carry too few pixels for the coarsest taps
 MULTI_SCALES = (0.5, 1.0, 1.5)
 
@@ -249,8 +254,25 @@ class Explorer:
         self.cache_size = cache_size
         self.device = device
         self.lock = threading.RLock()
+        self._model_thread = threading.local()
+        self._worker = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="pixelnet-models",
+            initializer=self._init_worker, initargs=(torch.get_num_threads(),))
         self._sessions: OrderedDict[tuple[str, tuple[str, ...]], Session] = OrderedDict()
         self.ground_truth: dict[str, Path] = {}  # image digest -> SynthScenes .npz
+
+    def _init_worker(self, threads: int) -> None:
+        self._model_thread.active = True
+        torch.set_num_threads(threads)  # torch's thread count is per calling thread
+
+    def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run ``fn(*args, **kwargs)`` on the explorer's model thread and return its result
+        (its exceptions propagate; context variables such as Gradio's request go along).
+        Calls from the model thread itself run directly."""
+        if getattr(self._model_thread, "active", False):
+            return fn(*args, **kwargs)
+        ctx = contextvars.copy_context()
+        return self._worker.submit(ctx.run, fn, *args, **kwargs).result()
 
     def session(self, image: np.ndarray, choice: Mapping[str, str] | None = None) -> Session:
         """The session of ``image`` (``(H, W, 3)`` uint8) under model ``choice`` (task -> label).

@@ -37,9 +37,9 @@ def _grid(pos: torch.Tensor, size: int, stride: int, offset: float, first: int, 
     return 2 * u / max(n - 1, 1) - 1
 
 
-def _resample_band(z: torch.Tensor, stride: int, offset: float, h_t: int, w_t: int, lo: int,
-                   rows: range, width: int) -> torch.Tensor:
-    """Bilinearly resample tap cells ``lo..lo+n-1`` (all columns) to the pixels of a band.
+def _resample_rows(z: torch.Tensor, stride: int, offset: float, h_t: int, w_t: int, lo: int,
+                   rows: range, width: int, *, pad_x: bool = True) -> tuple[torch.Tensor, int]:
+    """Bilinearly resample tap cells ``lo..lo+n-1`` (all columns) to the pixel rows ``rows``.
 
     Uses ``F.interpolate`` (fast, vectorised) where the tap grid lines up with it: an integer
     offset (``align_corners=True`` onto ``s*(n-1)+1`` pixels) or the pooling offset
@@ -49,9 +49,12 @@ def _resample_band(z: torch.Tensor, stride: int, offset: float, h_t: int, w_t: i
 
     Args:
         z: ``(B, D, n, w_t)`` values on the tap's cells.
+        pad_x: replicate cells past the right edge (at tap resolution) so that the columns
+            reach pixel ``width - 1``; without it the caller clamps column indices.
 
     Returns:
-        ``(B, D, R, W)``.
+        ``(up, x_first)``: ``up`` ``(B, D, R, W')`` whose column ``j`` is pixel ``x_first + j``
+        (``x_first >= 0``; pixels outside take the nearest column).
     """
     n = z.shape[2]
     aligned = float(offset).is_integer()
@@ -62,32 +65,44 @@ def _resample_band(z: torch.Tensor, stride: int, offset: float, h_t: int, w_t: i
         # constant, which is the sampler's border clamping, and no full-resolution pad is needed.
         cover = (lambda k: stride * (k - 1) + 1) if aligned else (lambda k: stride * k)
         extra_y = max(0, -(-(rows.stop - p0y - cover(n)) // stride))
-        extra_x = max(0, -(-(width - p0x - cover(w_t)) // stride))
+        extra_x = max(0, -(-(width - p0x - cover(w_t)) // stride)) if pad_x else 0
         if stride > 1 and (extra_y or extra_x):
             z = F.pad(z, (0, extra_x, 0, extra_y), mode="replicate")
         size = (cover(z.shape[2]), cover(z.shape[3]))
         up = z if stride == 1 else F.interpolate(z, size=size, mode="bilinear", align_corners=aligned)
-        return _crop_replicate(up, rows.start - p0y, len(rows), -p0x, width)
+        return _crop_rows(up, rows.start - p0y, len(rows)), p0x
     gy = _grid(torch.arange(rows.start, rows.stop), h_t, stride, offset, lo, n)
     gx = _grid(torch.arange(width), w_t, stride, offset, 0, w_t)
     grid = torch.stack(torch.meshgrid(gx, gy, indexing="xy"), -1).to(z)  # (R, W, 2) as (x, y)
     return F.grid_sample(z, grid[None].expand(z.shape[0], -1, -1, -1), mode="bilinear",
-                         padding_mode="border", align_corners=True)
+                         padding_mode="border", align_corners=True), 0
 
 
-def _crop_replicate(up: torch.Tensor, y0: int, h: int, x0: int, w: int) -> torch.Tensor:
-    """Window ``[y0, y0+h) x [x0, x0+w)`` of ``up`` ``(B, D, H', W')``, replicating its border
-    where the window reaches outside (``x0 <= 0 < x0 + w`` holds for tap grids)."""
-    hh, ww = up.shape[2:]
+def _resample_band(z: torch.Tensor, stride: int, offset: float, h_t: int, w_t: int, lo: int,
+                   rows: range, width: int) -> torch.Tensor:
+    """:func:`_resample_rows` cut (or border-replicated) to exactly the ``width`` image columns:
+    ``(B, D, R, W)``."""
+    up, x_first = _resample_rows(z, stride, offset, h_t, w_t, lo, rows, width)
+    return _window_columns(up, x_first, width, dim=3)
+
+
+def _crop_rows(up: torch.Tensor, y0: int, h: int) -> torch.Tensor:
+    """Rows ``[y0, y0+h)`` of ``up`` ``(B, D, H', W')``, replicating its border rows where the
+    window reaches outside."""
+    hh = up.shape[2]
     if y0 < 0 or y0 + h > hh:
-        up = up.index_select(2, torch.arange(y0, y0 + h, device=up.device).clamp(0, hh - 1))
-    else:
-        up = up[:, :, y0 : y0 + h]
-    left, right = max(0, -x0), max(0, x0 + w - ww)
-    up = up[:, :, :, max(0, x0) : min(ww, x0 + w)]
-    if left or right:
-        up = F.pad(up, (left, right, 0, 0), mode="replicate")
-    return up
+        return up.index_select(2, torch.arange(y0, y0 + h, device=up.device).clamp(0, hh - 1))
+    return up[:, :, y0 : y0 + h]
+
+
+def _window_columns(up: torch.Tensor, x_first: int, width: int, dim: int) -> torch.Tensor:
+    """Image columns ``0..width-1`` of ``up`` whose index ``j`` along ``dim`` is pixel
+    ``x_first + j``: a view where possible, else the border columns are replicated."""
+    ww = up.shape[dim]
+    if x_first == 0 and ww >= width:
+        return up.narrow(dim, 0, width)
+    cols = (torch.arange(width, device=up.device) - x_first).clamp_(0, ww - 1)
+    return up.index_select(dim, cols)
 
 
 @dataclass(frozen=True)
@@ -130,8 +145,9 @@ def _project(members: Sequence[tuple[torch.Tensor, torch.Tensor]], lo: int, hi: 
     """Sum of 1x1 projections of tap rows ``lo..hi`` of taps on one grid: ``(B, D, n, w_t)``."""
     z: torch.Tensor | None = None
     for feat, w_t in members:
-        band = feat[:, :, lo : hi + 1, :].contiguous(memory_format=torch.channels_last)
-        p = F.conv2d(band, w_t.to(feat.dtype)[:, :, None, None])
+        band = feat[:, :, lo : hi + 1, :].permute(0, 2, 3, 1)  # (B, n, w_t, C_t)
+        # a matrix product, not a 1x1 convolution: same result, no per-call weight reorder
+        p = F.linear(band, w_t.to(feat.dtype)).permute(0, 3, 1, 2)  # (B, D, n, w_t), channels-last memory
         z = p if z is None else z.add_(p)
     assert z is not None, "no taps"
     return z
@@ -155,11 +171,14 @@ def _nested_grid(levels: Sequence[_Level], rows: range) -> tuple[torch.Tensor, i
     return z, lo
 
 
-def _finest_to_pixels(z: torch.Tensor, lo: int, lv: _Level, rows: range, width: int) -> torch.Tensor:
-    """Resample the finest grid's sum ``z`` (cells ``lo..``) to pixel rows ``rows``: ``(B, D, R, W)``."""
+def _finest_to_pixels(z: torch.Tensor, lo: int, lv: _Level, rows: range, width: int, *,
+                      pad_x: bool = True) -> tuple[torch.Tensor, int]:
+    """Resample the finest grid's sum ``z`` (cells ``lo..``) to pixel rows ``rows``, as
+    :func:`_resample_rows`: ``(B, D, R, W')`` and the pixel of its first column."""
     y0, y1, _ = interp_weights(torch.arange(rows.start, rows.stop), lv.h, lv.stride, lv.offset)
     a, b = int(y0.min()), int(y1.max())
-    return _resample_band(z[:, :, a - lo : b - lo + 1], lv.stride, lv.offset, lv.h, lv.w, a, rows, width)
+    return _resample_rows(z[:, :, a - lo : b - lo + 1], lv.stride, lv.offset, lv.h, lv.w, a, rows, width,
+                          pad_x=pad_x)
 
 
 def _direct_sum(features: Mapping[str, torch.Tensor], taps: Sequence[TapInfo],
@@ -223,7 +242,7 @@ def project_rows(
     levels = _nested_levels(features, taps, weights)
     if levels:
         z, lo = _nested_grid(levels, rows)
-        out = _finest_to_pixels(z, lo, levels[0], rows, width)
+        out = _window_columns(*_finest_to_pixels(z, lo, levels[0], rows, width), width, dim=3)
     else:
         out = _direct_sum(features, taps, weights, rows, width)
     if bias is not None:
@@ -260,7 +279,7 @@ def dense_apply(
     rest: Callable[[torch.Tensor], torch.Tensor],
     *,
     budget_mb: float = 64.0,
-    tile_mb: float = 4.0,
+    tile_mb: float = 8.0,
 ) -> torch.Tensor:
     """A head at every pixel: first layer ``W h(p) + b`` by taps (as :func:`project_rows`),
     then ``rest`` (the head's remaining per-pixel layers).
@@ -287,7 +306,11 @@ def dense_apply(
     d = weights[0].shape[0]
     b = next(iter(features.values())).shape[0]
     levels = _nested_levels(features, taps, weights)
-    step = rows_per_chunk(w, d, b, budget_mb)
+    if levels:  # a band's largest block is its sum on the finest tap grid
+        s0 = levels[0].stride
+        step = s0 * rows_per_chunk(-(-w // s0), d, b, budget_mb)
+    else:
+        step = rows_per_chunk(w, d, b, budget_mb)
     tile = rows_per_chunk(w, d, b, tile_mb)
     out: torch.Tensor | None = None
     for r0 in range(0, h, step):
@@ -297,16 +320,20 @@ def dense_apply(
             if bias is not None:  # resampling keeps constants, so the bias goes on the coarse grid
                 z = z.add_(bias.to(z.dtype).view(1, -1, 1, 1))
             tiles = [range(t0, min(band.stop, t0 + tile)) for t0 in range(band.start, band.stop, tile)]
-            zs = (_finest_to_pixels(z, lo, levels[0], t, w) for t in tiles)
+            # columns are left as resampled (no full-resolution copy); the few border columns
+            # are replicated on the head's K outputs instead
+            zs = (_finest_to_pixels(z, lo, levels[0], t, w, pad_x=False) for t in tiles)
         else:
             zz = _direct_sum(features, taps, weights, band, w)
             if bias is not None:
                 zz = zz.add_(bias.to(zz.dtype).view(1, -1, 1, 1))
-            tiles, zs = [band], iter([zz])
-        for t, zt in zip(tiles, zs):
-            y = rest(zt.permute(0, 2, 3, 1).reshape(-1, d))  # (B*R*W, K)
+            tiles, zs = [band], iter([(zz, 0)])
+        for t, (zt, x_first) in zip(tiles, zs):
+            r, cols = zt.shape[2:]
+            y = rest(zt.permute(0, 2, 3, 1).reshape(-1, d)).view(b, r, cols, -1)  # (B, R, W', K)
+            y = _window_columns(y, x_first, w, dim=2)  # (B, R, W, K)
             if out is None:
-                out = y.new_empty(b, y.shape[1], h, w)
-            out[:, :, t.start : t.stop] = y.view(b, len(t), w, -1).permute(0, 3, 1, 2)
+                out = y.new_empty(b, y.shape[3], h, w)
+            out[:, :, t.start : t.stop] = y.permute(0, 3, 1, 2)
     assert out is not None, "empty image"
     return out

@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 __all__ = ["TASKS", "task_outputs", "activate"]
 
@@ -38,7 +37,9 @@ def activate(task: str, raw: torch.Tensor, dim: int = 1) -> torch.Tensor:
     if task == "seg":
         return raw.softmax(dim)
     if task == "normals":
-        return F.normalize(raw, dim=dim, eps=1e-6)
+        # == F.normalize(raw, dim=dim, eps=1e-6), whose norm reduction over a strided 3-channel
+        # dim is ~100x slower on CPU (26 ms vs 0.3 ms for 512x512)
+        return raw * raw.square().sum(dim, keepdim=True).clamp_min(1e-12).rsqrt()
     if task == "edges":
         return raw.sigmoid()
     raise ValueError(f"unknown task {task!r}; choose from {TASKS}")

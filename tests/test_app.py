@@ -237,3 +237,40 @@ def test_safe_image_writes_each_picture_once() -> None:
     from PIL import Image
 
     assert Image.open(path).size == (64, 48)
+
+
+def test_model_work_runs_on_the_explorer_model_thread(env) -> None:
+    """Every callback's model work runs on one dedicated thread (torch thread pools started
+    from many server threads slow each other down); nesting does not deadlock, errors and
+    the caller's thread count carry over."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    import torch
+
+    app, p = env
+    explorer = app.explorer
+    names = {explorer.run(lambda: threading.current_thread().name)}
+    with ThreadPoolExecutor(3) as pool:  # as Gradio's worker threads would call
+        names |= set(pool.map(lambda _: explorer.run(lambda: threading.current_thread().name), range(6)))
+    assert len(names) == 1 and names != {threading.current_thread().name}
+    assert explorer.run(lambda: explorer.run(lambda: 42)) == 42  # a nested call runs directly
+    assert explorer.run(torch.get_num_threads) == torch.get_num_threads()
+    with pytest.raises(ZeroDivisionError):
+        explorer.run(lambda: 1 / 0)
+
+    seen = []
+    original = type(explorer).session
+
+    def spy(self, *args, **kwargs):
+        seen.append(threading.current_thread().name)
+        return original(self, *args, **kwargs)
+
+    type(explorer).session = spy
+    try:
+        app.predict(_payload(p["good.png"]))
+        evt = gr.SelectData(None, {"index": [3, 4], "value": None})
+        app.on_select(_payload(p["good.png"]), None, None, None, None, evt)
+    finally:
+        type(explorer).session = original
+    assert seen and set(seen) == names
