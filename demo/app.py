@@ -580,9 +580,9 @@ def build_demo(explorer: Explorer, *, queue_size: int = 64) -> gr.Blocks:
     """
     app = ExplorerApp(explorer)
     bank = explorer.bank
+    defaults_loaded = [explorer.run(bank.get, task) for task in TASKS if task in bank.choices]  # model thread
     default_session_taps = sorted(
-        {t.name: t.stride for task in TASKS if task in bank.choices for t in bank.get(task).taps}.items(),
-        key=lambda kv: kv[1],
+        {t.name: t.stride for model in defaults_loaded for t in model.taps}.items(), key=lambda kv: kv[1]
     )
     tap_names = [n for n, _ in default_session_taps]
     examples = sorted(p for p in EXAMPLES.glob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))

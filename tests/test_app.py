@@ -274,3 +274,19 @@ def test_model_work_runs_on_the_explorer_model_thread(env) -> None:
     finally:
         type(explorer).session = original
     assert seen and set(seen) == names
+
+
+def test_build_demo_loads_models_on_the_model_thread(tmp_path: Path) -> None:
+    import threading
+
+    explorer = tiny_explorer(tmp_path)
+    seen = []
+    get = explorer.bank.get
+
+    def spy(*args, **kwargs):
+        seen.append(threading.current_thread().name)
+        return get(*args, **kwargs)
+
+    explorer.bank.get = spy
+    build_demo(explorer)
+    assert seen and set(seen) == {explorer.run(lambda: threading.current_thread().name)}
