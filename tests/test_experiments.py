@@ -35,6 +35,17 @@ def test_quick_t4_and_t3_write_results(tmp_path: Path) -> None:
     assert (out / "curves_T4.png").stat().st_size > 0
     assert len(res["T4"]["runs"]) == 2 and all(r["curve"] for r in res["T4"]["runs"])
 
+    # --only adds to the findings of the folder (same settings) instead of replacing them ...
+    experiments.main(_args("--quick", "--only", "T3", "--out", str(out), "--t3-json", str(tmp_path / "bench.json")))
+    text = (out / "RESULTS.md").read_text()
+    assert "T4/T11" in text and "17.5x" in text and "Kept from an earlier run" in text and ": T4." in text
+    assert set(json.loads((out / "results.json").read_text())["results"]) == {"T3", "T4"}
+    # ... but never mixes results of different settings
+    experiments.main(_args("--quick", "--iters", "7", "--only", "T3", "--out", str(out),
+                           "--t3-json", str(tmp_path / "bench.json")))
+    text = (out / "RESULTS.md").read_text()
+    assert "T4/T11" not in text and "Kept from" not in text
+
 
 def test_unknown_finding_is_refused() -> None:
     with pytest.raises(SystemExit, match="T9"):

@@ -25,6 +25,7 @@ SGD with the paper's momentum/weight decay, lr 1e-3 and a 10x head learning rate
 Outputs in ``--out`` (default ``runs/experiments``): ``RESULTS.md`` (one table per finding, the
 paper's numbers beside ours), ``results.json``, ``curves_T*.png`` (validation metric and
 training loss against steps) and one run folder per variant (the engine's logs and model).
+``--only`` adds to the findings already in ``--out`` when they were run with the same settings.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -370,10 +371,15 @@ def write_results(out: Path, st: Settings, results: dict[str, Any], total: float
     from bench._measure import machine_info
 
     m = machine_info()
+    kept = earlier_results(out, st, exclude=results)
+    ran = list(results)
+    results = {f: ({**kept, **results})[f] for f in FINDINGS if f in kept or f in results}
     lines = ["# PixelNet's analysis findings on SynthScenes", "",
-             f"Command: `python train/experiments.py {'--quick ' if args.quick else ''}--only {','.join(results)}` "
+             f"Command: `python train/experiments.py {'--quick ' if args.quick else ''}--only {','.join(ran)}` "
              f"({total / 60:.1f} min; torch {m['torch']}, {m['threads']} threads, {m['cpu']}, load average "
-             f"{m['load_avg_1_5_15']} at the end).", "",
+             f"{m['load_avg_1_5_15']} at the end)."
+             + (f" Kept from an earlier run in this folder with the same settings: {', '.join(kept)}." if kept else ""),
+             "",
              "Settings: " + ", ".join(f"{k}={v}" for k, v in asdict(st).items()) + ". Frozen backbone, the head "
              "trained with the engine (SGD momentum 0.9, weight decay 5e-4), uniform sampling unless stated; "
              "metrics on SynthScenes `val` through the dense predictor (seg: mIoU over the dataset's confusion "
@@ -388,9 +394,21 @@ def write_results(out: Path, st: Settings, results: dict[str, Any], total: float
             lines += ["", f"![{f} curves](curves_{f}.png)", "",
                       "Run seconds: " + ", ".join(f"{x['name']} {x['seconds']:.0f}" for x in r["runs"]) + "."]
     (out / "RESULTS.md").write_text("\n".join(lines) + "\n")
-    plain = {f: {k: v for k, v in r.items() if k != "text"} for f, r in results.items()}
-    (out / "results.json").write_text(json.dumps({"settings": asdict(st), "machine": m, "results": plain,
+    (out / "results.json").write_text(json.dumps({"settings": asdict(st), "machine": m, "results": results,
                                                   "minutes": total / 60}, indent=1) + "\n")
+
+
+def earlier_results(out: Path, st: Settings, exclude: Mapping[str, Any]) -> dict[str, Any]:
+    """Findings of an earlier run in ``out`` (its ``results.json``) with the same settings, so that
+    ``--only`` adds to RESULTS.md instead of replacing it; none if the settings differ."""
+    path = out / "results.json"
+    try:
+        old = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    if old.get("settings") != json.loads(json.dumps(asdict(st))):
+        return {}
+    return {f: r for f, r in old.get("results", {}).items() if f in FINDINGS and f not in exclude and "text" in r}
 
 
 if __name__ == "__main__":
