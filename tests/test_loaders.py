@@ -244,3 +244,17 @@ def test_registry(bsds_root: Path) -> None:
         build_dataset("voc2012", root=None, split="train")
     with pytest.raises(ValueError, match="root"):
         build_dataset("synth", root="/data", split="train")
+
+
+def test_open_dataset_passes_normal_signs_to_nyuv2_only(nyu_root: Path) -> None:
+    """``--normal-signs`` of train/run.py and train/eval.py, through the engine's open_dataset."""
+    from pixelnet.engine.cli import UsageError
+    from pixelnet.engine.datasets import open_dataset
+
+    plain = open_dataset("nyuv2", task="normals", split="train", root=nyu_root)[2]["normals"]
+    flipped = open_dataset("nyuv2", task="normals", split="train", root=nyu_root, normal_signs=[-1, 1, -1])
+    assert np.allclose(flipped[2]["normals"], plain * np.array([-1, 1, -1], dtype=np.float32))
+    with pytest.raises(UsageError, match="three signs"):
+        open_dataset("nyuv2", task="normals", split="train", root=nyu_root, normal_signs=[1, 2, 1])
+    with pytest.raises(UsageError, match="nyuv2 only"):
+        open_dataset("synth", task="normals", split="val", length=1, synth_size=(32, 32), normal_signs=[1, 1, 1])

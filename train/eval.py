@@ -47,6 +47,9 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="model folder (model.safetensors + config.json), e.g. runs/NAME")
     p.add_argument("--data", choices=DATASETS, default="synth")
     p.add_argument("--data-root", help="dataset folder (real datasets)")
+    p.add_argument("--normal-signs", type=ints, default=None,
+                   help="NYUv2: per-axis signs x,y,z applied to the stored normals, e.g. --normal-signs=-1,1,1, when the "
+                   "files' frame differs from ours (x right, y down, z towards the camera)")
     p.add_argument("--split", default=None, help="default: the benchmark split of the dataset")
     p.add_argument("--scales", type=floats, default=[1.0], help="test scales averaged, e.g. 0.5,1,1.5")
     p.add_argument("--limit", type=int, default=None, help="evaluate the first N images")
@@ -79,7 +82,7 @@ def main(args: argparse.Namespace) -> int:
     split = args.split or EVAL_SPLITS[args.data]
     dataset = open_dataset(args.data, task=task, split=split, root=args.data_root, purpose="eval",
                            synth_size=size, length=args.limit if args.data == "synth" else None,
-                           seed_offset=args.seed if args.data == "synth" else 0)
+                           seed_offset=args.seed if args.data == "synth" else 0, normal_signs=args.normal_signs)
     total = len(dataset) if args.limit is None else min(args.limit, len(dataset))
     t0 = time.perf_counter()
 

@@ -71,6 +71,9 @@ def get_args_parser() -> argparse.ArgumentParser:
     g.add_argument("--task", choices=TASKS, help="task to train (required)")
     g.add_argument("--data", choices=DATASETS, default="synth", help="training dataset")
     g.add_argument("--data-root", help="dataset folder (real datasets)")
+    g.add_argument("--normal-signs", type=ints, default=None,
+                   help="NYUv2: per-axis signs x,y,z applied to the stored normals, e.g. --normal-signs=-1,1,1, when the "
+                   "files' frame differs from ours (x right, y down, z towards the camera)")
     g.add_argument("--train-split", default="train")
     g.add_argument("--val-split", default=None, help="split validated on (default: per dataset)")
     g.add_argument("--synth-size", type=ints, default=[256, 256], help="SynthScenes size H,W (or S)")
@@ -208,13 +211,14 @@ def main(args: argparse.Namespace) -> int:
     ctx = init_distributed(args.device)
     try:
         train_set = open_dataset(args.data, task=args.task, split=args.train_split, root=args.data_root,
-                                 synth_size=size, length=args.synth_length)
+                                 synth_size=size, length=args.synth_length, normal_signs=args.normal_signs)
         val_set = None
         if args.val:
             val_set = open_dataset(args.data, task=args.task, split=args.val_split or VAL_SPLITS[args.data],
                                    root=args.data_root,
                                    purpose="eval", synth_size=size,
-                                   length=args.val_limit if args.data == "synth" else None)
+                                   length=args.val_limit if args.data == "synth" else None,
+                                   normal_signs=args.normal_signs)
         config = model_config(args)
         ckpt = load_checkpoint(ckpt_path) if ckpt_path is not None else None
         if ckpt is not None:

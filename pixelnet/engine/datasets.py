@@ -8,6 +8,7 @@ never saw.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +41,7 @@ REQUIRED_KEYS: dict[str, dict[str, tuple[str, ...]]] = {
 
 def open_dataset(name: str, *, task: str, split: str, root: str | Path | None = None, purpose: str = "train",
                  synth_size: tuple[int, int] = (256, 256), length: int | None = None,
-                 seed_offset: int = 0) -> Any:
+                 seed_offset: int = 0, normal_signs: Sequence[int] | None = None) -> Any:
     """Build a dataset and check its first sample carries what ``task`` needs.
 
     Args:
@@ -52,6 +53,7 @@ def open_dataset(name: str, *, task: str, split: str, root: str | Path | None = 
         synth_size: SynthScenes image size ``(H, W)``.
         length: SynthScenes number of scenes (None: the rest of the split).
         seed_offset: SynthScenes first position in the split.
+        normal_signs: NYUv2 only, per-axis signs ``(sx, sy, sz)`` applied to the stored normals.
 
     Raises:
         UsageError: anything that makes the dataset unusable, in one line.
@@ -68,6 +70,12 @@ def open_dataset(name: str, *, task: str, split: str, root: str | Path | None = 
         if not Path(root).exists():
             raise UsageError(f"--data-root {root} does not exist")
         kwargs = {}
+    if normal_signs is not None:
+        if name != "nyuv2":
+            raise UsageError(f"--normal-signs applies to --data nyuv2 only, not {name!r}")
+        if len(normal_signs) != 3 or any(v not in (-1, 1) for v in normal_signs):
+            raise UsageError(f"--normal-signs takes three signs, e.g. 1,-1,1 (got {list(normal_signs)})")
+        kwargs["normal_signs"] = tuple(int(v) for v in normal_signs)
     build = getattr(pdata, "build_dataset", None)
     try:
         if build is not None:
