@@ -48,8 +48,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", choices=DATASETS, default="synth")
     p.add_argument("--data-root", help="dataset folder (real datasets)")
     p.add_argument("--normal-signs", type=ints, default=None,
-                   help="NYUv2: per-axis signs x,y,z applied to the stored normals, e.g. --normal-signs=-1,1,1, when the "
-                   "files' frame differs from ours (x right, y down, z towards the camera)")
+                   help="NYUv2: per-axis signs x,y,z applied to the stored normals, e.g. --normal-signs=-1,1,1, "
+                   "when the files' frame differs from ours (x right, y down, z towards the camera)")
     p.add_argument("--split", default=None, help="default: the benchmark split of the dataset")
     p.add_argument("--scales", type=floats, default=[1.0], help="test scales averaged, e.g. 0.5,1,1.5")
     p.add_argument("--limit", type=int, default=None, help="evaluate the first N images")

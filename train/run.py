@@ -72,8 +72,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     g.add_argument("--data", choices=DATASETS, default="synth", help="training dataset")
     g.add_argument("--data-root", help="dataset folder (real datasets)")
     g.add_argument("--normal-signs", type=ints, default=None,
-                   help="NYUv2: per-axis signs x,y,z applied to the stored normals, e.g. --normal-signs=-1,1,1, when the "
-                   "files' frame differs from ours (x right, y down, z towards the camera)")
+                   help="NYUv2: per-axis signs x,y,z applied to the stored normals, e.g. --normal-signs=-1,1,1, "
+                   "when the files' frame differs from ours (x right, y down, z towards the camera)")
     g.add_argument("--train-split", default="train")
     g.add_argument("--val-split", default=None, help="split validated on (default: per dataset)")
     g.add_argument("--synth-size", type=ints, default=[256, 256], help="SynthScenes size H,W (or S)")
