@@ -96,44 +96,64 @@ def on_model_thread(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-class SafeImage(gr.Image):
-    """``gr.Image`` whose outputs are written once, atomically, into the cache.
+def cache_picture(value: np.ndarray, cache_dir: str | Path, fmt: str | None) -> str:
+    """Write an ``(H, W[, C])`` uint8 picture into Gradio's cache once, atomically, and return its path.
 
     Gradio names cached outputs by content and rewrites an existing file in place, so when
     two sessions produce the same picture at once, one of them may be served a file in the
     middle of being rewritten (a truncated response). Here a picture that is already cached
     is not written again, and a new one appears by an atomic rename.
     """
+    import hashlib
+    import io
+    import tempfile
+
+    from gradio.processing_utils import encode_pil_to_bytes
+    from PIL import Image
+
+    fmt = fmt or "webp"
+    pil = Image.fromarray(np.ascontiguousarray(value, dtype=np.uint8))
+    if fmt == "webp":  # libwebp's fastest method: ~8 ms instead of ~30 ms for 512x512
+        with io.BytesIO() as buf:
+            pil.save(buf, format="webp", method=0)
+            data = buf.getvalue()
+    else:
+        data = encode_pil_to_bytes(pil, fmt)
+    folder = Path(cache_dir) / ("pixelnet-" + hashlib.sha256(data).hexdigest()[:40])
+    path = folder / f"image.{fmt}"
+    if not path.is_file():
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, delete=False, suffix=".tmp") as f:
+            f.write(data)
+        os.replace(f.name, path)
+    return str(path)
+
+
+class SafeImage(gr.Image):
+    """``gr.Image`` whose pictures are written once, atomically, into the cache (:func:`cache_picture`)."""
 
     def get_block_name(self) -> str:
         return "image"  # the browser draws it with gr.Image's frontend
 
     def postprocess(self, value: Any) -> Any:
         if isinstance(value, np.ndarray):
-            import hashlib
-            import io
-            import tempfile
-
-            from gradio.processing_utils import encode_pil_to_bytes
-            from PIL import Image
-
-            fmt = self.format or "webp"
-            pil = Image.fromarray(np.ascontiguousarray(value, dtype=np.uint8))
-            if fmt == "webp":  # libwebp's fastest method: ~8 ms instead of ~30 ms for 512x512
-                with io.BytesIO() as buf:
-                    pil.save(buf, format="webp", method=0)
-                    data = buf.getvalue()
-            else:
-                data = encode_pil_to_bytes(pil, fmt)
-            folder = Path(self.GRADIO_CACHE) / ("pixelnet-" + hashlib.sha256(data).hexdigest()[:40])
-            path = folder / f"image.{fmt}"
-            if not path.is_file():
-                folder.mkdir(parents=True, exist_ok=True)
-                with tempfile.NamedTemporaryFile(dir=folder, delete=False, suffix=".tmp") as f:
-                    f.write(data)
-                os.replace(f.name, path)
-            value = str(path)
+            value = cache_picture(value, self.GRADIO_CACHE, self.format)
         return super().postprocess(value)
+
+
+class SafeGallery(gr.Gallery):
+    """``gr.Gallery`` whose pictures are written once, atomically, into the cache (:func:`cache_picture`)."""
+
+    def get_block_name(self) -> str:
+        return "gallery"
+
+    def postprocess(self, value: Any) -> Any:
+        def safe(item: Any) -> Any:
+            if isinstance(item, (tuple, list)) and len(item) == 2 and isinstance(item[0], np.ndarray):
+                return cache_picture(item[0], self.GRADIO_CACHE, self.format), item[1]
+            return cache_picture(item, self.GRADIO_CACHE, self.format) if isinstance(item, np.ndarray) else item
+
+        return super().postprocess(None if value is None else [safe(v) for v in value])
 
 
 def _check_taps(taps_on: Sequence[str] | None, available: Sequence[str]) -> list[str] | None:
@@ -632,7 +652,7 @@ def build_demo(explorer: Explorer, *, queue_size: int = 64) -> gr.Blocks:
         legend = gr.HTML()
         with gr.Accordion("Ground truth and metrics (SynthScenes examples)", open=False):
             with gr.Row():
-                gt_gallery = gr.Gallery(label="Ground truth", columns=3, height=220)
+                gt_gallery = SafeGallery(label="Ground truth", columns=3, height=220)
                 metrics = gr.Markdown()
         with gr.Tabs():
             with gr.Tab("Pixel inspector"):
@@ -646,7 +666,7 @@ def build_demo(explorer: Explorer, *, queue_size: int = 64) -> gr.Blocks:
                         label="Zoom-out: receptive fields (dashed), cells (solid); right: cells magnified",
                         interactive=False,
                     )
-                    thumbs = gr.Gallery(label="Tap activation strength (pixel marked)", columns=3, height=320)
+                    thumbs = SafeGallery(label="Tap activation strength (pixel marked)", columns=3, height=320)
                 with gr.Row():
                     seg_label = gr.Label(label="Class probabilities", num_top_classes=5)
                     with gr.Column():
@@ -682,7 +702,7 @@ def build_demo(explorer: Explorer, *, queue_size: int = 64) -> gr.Blocks:
                     "|W_t (c_t(p) - mean c_t)|, over the image (exact Shapley magnitude for a linear head)."
                 )
                 map_task = gr.Radio(list(TASKS), value="seg", label="Task")
-                maps = gr.Gallery(label="Per-tap contribution maps", columns=3, height=420)
+                maps = SafeGallery(label="Per-tap contribution maps", columns=3, height=420)
             with gr.Tab("Sampled pixels"):
                 gr.Markdown(
                     "The pixels a training sampler draws from this image: a few diverse pixels "

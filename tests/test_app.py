@@ -239,6 +239,23 @@ def test_safe_image_writes_each_picture_once() -> None:
     assert Image.open(path).size == (64, 48)
 
 
+def test_safe_gallery_writes_each_picture_once() -> None:
+    from demo.app import SafeGallery
+
+    comp = SafeGallery(interactive=False)
+    assert comp.get_block_name() == "gallery"
+    img = make_image()
+    a = comp.postprocess([(img, "first"), img[:10]])
+    paths = [Path(item.image.path) for item in a.root]
+    assert [item.caption for item in a.root] == ["first", None]
+    assert all(p.name.startswith("image.") and p.parent.name.startswith("pixelnet-") for p in paths)
+    stamps = [p.stat().st_mtime_ns for p in paths]
+    b = comp.postprocess([(img.copy(), "again"), img[:10].copy()])
+    assert [Path(item.image.path) for item in b.root] == paths
+    assert [p.stat().st_mtime_ns for p in paths] == stamps  # not rewritten while it may be served
+    assert comp.postprocess(None).root == []
+
+
 def test_model_work_runs_on_the_explorer_model_thread(env) -> None:
     """Every callback's model work runs on one dedicated thread (torch thread pools started
     from many server threads slow each other down); nesting does not deadlock, errors and
