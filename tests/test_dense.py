@@ -57,6 +57,7 @@ NESTED = {
     "same padding (offset 0)": [(2, 0.0), (4, 0.0), (8, 0.0), (16, 0.0), (32, 0.0)],
     "shifted integer offsets": [(1, 0.0), (2, 1.0), (4, 3.0), (8, 3.0)],
     "two taps on one grid": [(2, 0.0), (4, 0.0), (4, 0.0), (12, 0.0)],
+    "finest grid starts inside the image": [(2, 1.0), (4, 1.0), (8, 5.0)],
 }
 NOT_NESTED = {
     "pooling offsets (VGG)": [(1, 0.0), (2, 0.5), (4, 1.5), (8, 3.5)],
