@@ -78,3 +78,22 @@ def test_shipped_widths_read_model_configs(tmp_path: Path) -> None:
     (tmp_path / "seg" / "config.json").write_text(json.dumps({"config": {"task": "seg", "mlp_widths": [64, 32]}}))
     w = bench_inference.shipped_widths(tmp_path, 256)
     assert w["seg"] == [64, 32] and w["edges"] == [256, 256]
+
+
+@pytest.mark.slow
+def test_bench_demo_runs_every_measurement(tmp_path: Path) -> None:
+    """bench_demo with tiny models: in-process callbacks, multi-scale and the app served in its own process."""
+    from test_app_support import tiny_model_dirs
+
+    from bench import bench_demo
+
+    models = tiny_model_dirs(tmp_path)
+    args = bench_demo.get_args_parser().parse_args(
+        ["--model", str(models), "--size", "64", "--reps", "1", "--clicks", "2", "--multiscale-reps", "1",
+         "--e2e-reps", "1", "--json", str(tmp_path / "demo.json")])
+    res = bench_demo.main(args)
+    assert res["models"]["seg"] == str(models / "seg")
+    for key in ("predict_median_s", "predict_heads_only_median_s", "predict_multiscale_median_s",
+                "served_predict_median_s", "inspect_click_median_ms", "inspect_api_median_ms"):
+        assert res[key] > 0, key
+    assert json.loads((tmp_path / "demo.json").read_text())["served_predict_median_s"] == res["served_predict_median_s"]
