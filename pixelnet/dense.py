@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from .hypercolumn import interp_weights
 from .taps import TapInfo
 
-__all__ = ["dense_apply", "first_layer_macs", "project_rows", "rows_per_chunk"]
+__all__ = ["dense_apply", "first_layer_macs", "rows_per_chunk"]
 
 
 def _grid(pos: torch.Tensor, size: int, stride: int, offset: float, first: int, n: int) -> torch.Tensor:
@@ -171,14 +171,14 @@ def _nested_grid(levels: Sequence[_Level], rows: range) -> tuple[torch.Tensor, i
     return z, lo
 
 
-def _finest_to_pixels(z: torch.Tensor, lo: int, lv: _Level, rows: range, width: int, *,
-                      pad_x: bool = True) -> tuple[torch.Tensor, int]:
+def _finest_to_pixels(z: torch.Tensor, lo: int, lv: _Level, rows: range, width: int) -> tuple[torch.Tensor, int]:
     """Resample the finest grid's sum ``z`` (cells ``lo..``) to pixel rows ``rows``, as
-    :func:`_resample_rows`: ``(B, D, R, W')`` and the pixel of its first column."""
+    :func:`_resample_rows` without padding columns: ``(B, D, R, W')`` and the pixel of its first
+    column (the caller replicates border columns on the head's outputs)."""
     y0, y1, _ = interp_weights(torch.arange(rows.start, rows.stop), lv.h, lv.stride, lv.offset)
     a, b = int(y0.min()), int(y1.max())
     return _resample_rows(z[:, :, a - lo : b - lo + 1], lv.stride, lv.offset, lv.h, lv.w, a, rows, width,
-                          pad_x=pad_x)
+                          pad_x=False)
 
 
 def _direct_sum(features: Mapping[str, torch.Tensor], taps: Sequence[TapInfo],
@@ -214,42 +214,6 @@ def _direct_sum(features: Mapping[str, torch.Tensor], taps: Sequence[TapInfo],
     return out
 
 
-def project_rows(
-    features: Mapping[str, torch.Tensor],
-    taps: Sequence[TapInfo],
-    weights: Sequence[torch.Tensor],
-    bias: torch.Tensor | None,
-    rows: range,
-    width: int,
-) -> torch.Tensor:
-    """First-layer output ``W h(p) + b`` for every pixel of a band of rows.
-
-    Nested tap grids are summed coarse to fine and only the finest is resampled to pixels
-    (:func:`_nested_grid`); other geometries fall back to resampling each grid or narrow tap
-    (:func:`_direct_sum`). Both are exact: resampling and projection are linear and commute.
-
-    Args:
-        features: tap name -> map ``(B, C_t, h_t, w_t)``.
-        taps: taps in hypercolumn order.
-        weights: per tap, the first-layer slice ``(D, C_t)``.
-        bias: ``(D,)`` or None.
-        rows: pixel rows of the band (consecutive).
-        width: image width W.
-
-    Returns:
-        ``(B, R, W, D)`` (channels last, ready for the per-pixel layers), ``R = len(rows)``.
-    """
-    levels = _nested_levels(features, taps, weights)
-    if levels:
-        z, lo = _nested_grid(levels, rows)
-        out = _window_columns(*_finest_to_pixels(z, lo, levels[0], rows, width), width, dim=3)
-    else:
-        out = _direct_sum(features, taps, weights, rows, width)
-    if bias is not None:
-        out = out.add_(bias.to(out.dtype).view(1, -1, 1, 1))
-    return out.permute(0, 2, 3, 1)  # (B, R, W, D)
-
-
 def first_layer_macs(features: Mapping[str, torch.Tensor], taps: Sequence[TapInfo], d: int,
                      size: tuple[int, int]) -> int:
     """Multiply-adds of the dense first layer (``D`` outputs) over an image of ``size``, as computed
@@ -281,8 +245,10 @@ def dense_apply(
     budget_mb: float = 64.0,
     tile_mb: float = 8.0,
 ) -> torch.Tensor:
-    """A head at every pixel: first layer ``W h(p) + b`` by taps (as :func:`project_rows`),
-    then ``rest`` (the head's remaining per-pixel layers).
+    """A head at every pixel: first layer ``W h(p) + b`` by taps, then ``rest`` (the head's
+    remaining per-pixel layers). Nested tap grids are summed coarse to fine (:func:`_nested_grid`);
+    other geometries resample each grid or narrow tap (:func:`_direct_sum`). Both are exact:
+    resampling and projection are linear and commute.
 
     Rows go in bands of ``budget_mb``. With nested tap grids, a band's first layer is summed
     on the finest tap grid, and it is resampled to pixels and passed through ``rest`` in
@@ -322,7 +288,7 @@ def dense_apply(
             tiles = [range(t0, min(band.stop, t0 + tile)) for t0 in range(band.start, band.stop, tile)]
             # columns are left as resampled (no full-resolution copy); the few border columns
             # are replicated on the head's K outputs instead
-            zs = (_finest_to_pixels(z, lo, levels[0], t, w, pad_x=False) for t in tiles)
+            zs = (_finest_to_pixels(z, lo, levels[0], t, w) for t in tiles)
         else:
             zz = _direct_sum(features, taps, weights, band, w)
             if bias is not None:

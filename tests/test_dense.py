@@ -12,7 +12,7 @@ import math
 import pytest
 import torch
 
-from pixelnet.dense import _nested_levels, dense_apply, project_rows
+from pixelnet.dense import _nested_levels, dense_apply
 from pixelnet.hypercolumn import sample_hypercolumns
 from pixelnet.taps import TapInfo
 
@@ -99,16 +99,6 @@ def test_dense_apply_equals_sampled_first_layer(name, size, budget_mb, tile_mb):
     out = dense_apply(feats, taps, weights, bias, size, lambda z: z, budget_mb=budget_mb, tile_mb=tile_mb)
     assert out.shape == ref.shape
     torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-5)
-
-
-@pytest.mark.parametrize("name", ["same padding (offset 0)", "pooling offsets (VGG)"])
-def test_project_rows_equals_sampled_first_layer_on_a_band(name):
-    taps = _taps({**NESTED, **NOT_NESTED}[name])
-    feats = _features(taps, 45, 38)
-    weights, bias = _weights(taps)
-    ref = _reference(feats, taps, weights, bias, 2, 45, 38)
-    band = project_rows(feats, taps, weights, bias, range(17, 30), 38)  # (B, R, W, D)
-    torch.testing.assert_close(band.permute(0, 3, 1, 2), ref[:, :, 17:30], atol=1e-5, rtol=1e-5)
 
 
 def test_dense_apply_applies_the_rest_per_pixel():
