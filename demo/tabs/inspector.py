@@ -1,0 +1,237 @@
+"""The "Pixel inspector" tab: one pixel's prediction, the exact Shapley contribution of each tap,
+and the zoom-out view of the taps' cells and receptive fields around it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import gradio as gr
+import numpy as np
+import pandas as pd
+
+from demo.explorer import Session, single_thread
+from demo.gradio_compat import SafeGallery, SafeImage, on_model_thread, user_errors
+from demo.tabs.base import TabBase, bar_frame, check_taps, thumb, to_height
+from demo.tabs.predict import MainView
+from pixelnet.visualize import (
+    TAP_COLOURS,
+    draw_points,
+    draw_zoom_out,
+    heatmap,
+    magnified_cells,
+    normals_to_rgb,
+    receptive_field_sizes,
+)
+
+__all__ = ["InspectorTab", "build"]
+
+ZOOM_SIDE = 512  # the zoom-out view is drawn on a copy at most this large
+
+
+class InspectorTab(TabBase):
+    """Callbacks of the pixel inspector."""
+
+    # ---- inspector -----------------------------------------------------------------
+    @user_errors
+    @on_model_thread
+    def inspect(
+        self,
+        image: Any,
+        x: float,
+        y: float,
+        seg_model: str | None = None,
+        normals_model: str | None = None,
+        edges_model: str | None = None,
+        taps_on: Sequence[str] | None = None,
+    ) -> dict[str, Any]:
+        """Per-task prediction and exact per-tap Shapley contributions at original-image
+        pixel ``(x, y)`` (displayed orientation). Returns a JSON-able dict."""
+        if x is None or y is None:
+            raise gr.Error("give the pixel's x and y")
+        with self.explorer.lock:
+            s = self._session(image, seg_model, normals_model, edges_model)
+            h, w = s.original_size
+            if not (0 <= float(x) < w and 0 <= float(y) < h):
+                raise gr.Error(f"pixel ({x}, {y}) is outside the {w}x{h} image")
+            xw, yw = s.to_working(float(x), float(y))
+            d = s.inspect(xw, yw, taps_on=check_taps(taps_on, s.all_taps()))
+        d["x"], d["y"] = int(x), int(y)
+        return d
+
+    @user_errors
+    @on_model_thread
+    def on_select(
+        self,
+        image: Any,
+        seg_model: str | None,
+        normals_model: str | None,
+        edges_model: str | None,
+        taps_on: Sequence[str] | None,
+        evt: gr.SelectData,
+    ) -> tuple[Any, ...]:
+        """Click on the working image: ``evt.index`` is ``[x, y]`` in its pixels."""
+        if evt is None or evt.index is None:
+            raise gr.Error("click on the image")
+        xw, yw = int(evt.index[0]), int(evt.index[1])
+        with self.explorer.lock, single_thread():
+            s = self._session(image, seg_model, normals_model, edges_model)
+            h, w = s.image.shape[:2]
+            xw, yw = min(max(xw, 0), w - 1), min(max(yw, 0), h - 1)
+            d = s.inspect(xw, yw, taps_on=check_taps(taps_on, s.all_taps()))
+            visuals = self.render_inspection(s, d)
+        return (d["x"], d["y"], *visuals, d)
+
+    @user_errors
+    @on_model_thread
+    def inspect_view(
+        self,
+        image: Any,
+        x: float,
+        y: float,
+        seg_model: str | None,
+        normals_model: str | None,
+        edges_model: str | None,
+        taps_on: Sequence[str] | None,
+    ) -> tuple[Any, ...]:
+        """The inspector's pictures for original-image pixel ``(x, y)`` (after ``inspect``)."""
+        d = self.inspect(image, x, y, seg_model, normals_model, edges_model, taps_on)
+        with self.explorer.lock:
+            s = self._session(image, seg_model, normals_model, edges_model)
+            return self.render_inspection(s, d)
+
+    def render_inspection(self, s: Session, d: dict[str, Any]) -> tuple[Any, ...]:
+        """(zoom-out view, tap activation thumbnails, class probabilities, normal HTML,
+        edge Markdown, seg / normals / edges contribution bar charts, summary Markdown)."""
+        xw, yw = d["working_x"], d["working_y"]
+        img = s.image
+        k = min(1.0, ZOOM_SIDE / max(img.shape[:2]))
+        model = next(iter(s.models.values()))
+        taps = sorted({t.name: t for m in s.models.values() for t in m.taps}.values(), key=lambda t: t.stride)
+        rf = receptive_field_sizes(
+            model.backbone, [t.name for t in taps if t.name in model.backbone.tap_info]
+        )
+        full = draw_zoom_out(img, yw, xw, taps, rf, width=max(1, round(1 / k)))  # in working pixels
+        full = thumb(full, ZOOM_SIDE) if k < 1 else full
+        cells = magnified_cells(img, yw, xw, taps)
+        cells = to_height(cells, full.shape[0])
+        gap = np.full((full.shape[0], 8, 3), 255, np.uint8)
+        zoom = np.concatenate([full, gap, cells], axis=1)
+        thumbs = []
+        acts = s.activation_maps()
+        for i, t in enumerate(taps):
+            a = acts[t.name]
+            th = heatmap(a)
+            cy, cx = t.cell_coordinate(yw), t.cell_coordinate(xw)
+            th = thumb(th, 96)
+            f = th.shape[0] / a.shape[0]
+            th = draw_points(
+                th, np.array([[(cy + 0.5) * f, (cx + 0.5) * f]]), colour=TAP_COLOURS[i % 8], radius=3
+            )
+            thumbs.append((th, f"{t.name} (stride {t.stride}, RF {rf.get(t.name, '?')} px)"))
+        tasks = d["tasks"]
+        seg_label = normal_html = edge_md = None
+        seg_bar = normals_bar = edges_bar = None
+        if "seg" in tasks:
+            p = tasks["seg"]["prediction"]
+            seg_label = {c: float(v) for c, v in zip(p["classes"], p["probs"])}
+            top = p["top_index"]
+            contrib = [row[top] for row in tasks["seg"]["contributions"]]
+            seg_bar = bar_frame(tasks["seg"]["taps"], contrib, f"P({p['top']})")
+        if "normals" in tasks:
+            p = tasks["normals"]["prediction"]
+            r, g, b = (int(v) for v in normals_to_rgb(np.array(p["normal"]))[:3])
+            normal_html = (
+                f'<div style="display:flex;gap:10px;align-items:center"><div style="width:40px;height:40px;'
+                f'background:rgb({r},{g},{b});border:1px solid #888"></div><div>n = ({p["normal"][0]:+.2f}, '
+                f"{p['normal'][1]:+.2f}, {p['normal'][2]:+.2f})<br>slant {p['slant']:.0f}° from the view "
+                f"direction, tilt {p['tilt']:.0f}°<br><small>x right, y down, z towards the camera</small>"
+                f"</div></div>"
+            )
+            rows = tasks["normals"]["contributions"]
+            frames = [
+                bar_frame([f"{t} {c}" for t in tasks["normals"]["taps"]], [row[j] for row in rows], c)
+                for j, c in enumerate(("nx", "ny", "nz"))
+            ]
+            normals_bar = pd.concat(frames, ignore_index=True)
+        if "edges" in tasks:
+            p = tasks["edges"]["prediction"]
+            edge_md = f"**Edge probability** at ({d['x']}, {d['y']}): **{p['prob']:.3f}**"
+            edges_bar = bar_frame(
+                tasks["edges"]["taps"], [row[0] for row in tasks["edges"]["contributions"]], "P(edge)"
+            )
+        summary = (
+            f"Pixel **({d['x']}, {d['y']})** of the original image (RGB {tuple(d['rgb'])}). "
+            f"Contributions are exact Shapley values over the taps; baseline: {d['baseline']}. "
+            "They add up to prediction minus baseline prediction."
+        )
+        return (zoom, thumbs, seg_label, normal_html, edge_md, seg_bar, normals_bar, edges_bar, summary)
+
+
+def build(app: InspectorTab, view: MainView) -> None:
+    """Lay out the tab (inside the current ``gr.Tab``) and wire the click and the ``inspect`` API."""
+    tap_names = view.tap_names
+    with gr.Row():
+        x_in = gr.Number(label="x (original pixels)", precision=0, elem_id="inspect-x")
+        y_in = gr.Number(label="y (original pixels)", precision=0, elem_id="inspect-y")
+        inspect_btn = gr.Button("Inspect pixel")
+    summary = gr.Markdown(elem_id="inspect-summary")
+    with gr.Row():
+        zoom = SafeImage(
+            label="Zoom-out: receptive fields (dashed), cells (solid); right: cells magnified",
+            interactive=False,
+        )
+        thumbs = SafeGallery(label="Tap activation strength (pixel marked)", columns=3, height=320)
+    with gr.Row():
+        seg_label = gr.Label(label="Class probabilities", num_top_classes=5)
+        with gr.Column():
+            normal_html = gr.HTML(label="Normal")
+            edge_md = gr.Markdown()
+    with gr.Row():
+        seg_bar = gr.BarPlot(
+            x="tap",
+            y="contribution",
+            color="output",
+            sort=tap_names,
+            label="Tap contributions to the top class probability",
+        )
+        normals_bar = gr.BarPlot(
+            x="tap",
+            y="contribution",
+            color="output",
+            x_label_angle=-40,
+            sort=[f"{t} {c}" for c in ("nx", "ny", "nz") for t in tap_names],
+            label="Tap contributions to the normal (nx, ny, nz)",
+        )
+        edges_bar = gr.BarPlot(
+            x="tap",
+            y="contribution",
+            color="output",
+            sort=tap_names,
+            label="Tap contributions to the edge probability",
+        )
+    result = gr.JSON(label="inspect result (the /inspect API returns this)", open=False)
+    view.extra["inspect_xy"] = (x_in, y_in)
+
+    view_outputs = [zoom, thumbs, seg_label, normal_html, edge_md, seg_bar, normals_bar, edges_bar, summary]
+    view.clickable.select(
+        app.on_select,
+        [view.image_in, *view.models_in, view.taps],
+        [x_in, y_in, *view_outputs, result],
+        preprocess=False,
+        api_visibility="private",
+        trigger_mode="always_last",
+    )
+    inspect_btn.click(
+        app.inspect,
+        [view.image_in, x_in, y_in, *view.models_in, view.taps],
+        result,
+        preprocess=False,
+        api_name="inspect",
+    ).success(
+        app.inspect_view,
+        [view.image_in, x_in, y_in, *view.models_in, view.taps],
+        view_outputs,
+        preprocess=False,
+        api_visibility="private",
+    )
