@@ -20,7 +20,7 @@ import torch
 
 from .taps import TapInfo
 
-__all__ = ["interp_weights", "sample_tap", "sample_hypercolumns"]
+__all__ = ["HypercolumnTable", "interp_weights", "sample_tap", "sample_hypercolumns"]
 
 
 def interp_weights(
@@ -85,3 +85,33 @@ def sample_hypercolumns(
         raise ValueError(f"coords must be (P, 3) rows of (b, y, x), got shape {tuple(coords.shape)}")
     coords = coords.to(device=next(iter(features.values())).device, dtype=torch.long)
     return torch.cat([sample_tap(features[t.name], coords, t) for t in taps], dim=1)
+
+
+class HypercolumnTable:
+    """Precomputed hypercolumns of a fixed set of pixels of one image, gathered by coordinate.
+
+    With a frozen backbone and no augmentation (e.g. training from a user's strokes), the
+    hypercolumn of a labelled pixel never changes; sampling it once and gathering rows
+    afterwards is exact and several times faster than re-interpolating at every step.
+
+    Args:
+        features: tap name -> map ``(1, C_t, h_t, w_t)``.
+        taps: taps in hypercolumn order.
+        mask: bool ``(H, W)``: the pixels to precompute.
+    """
+
+    def __init__(self, features: Mapping[str, torch.Tensor], taps: Sequence[TapInfo], mask: torch.Tensor) -> None:
+        if mask.ndim != 2:
+            raise ValueError(f"mask must be (H, W), got shape {tuple(mask.shape)}")
+        yx = mask.nonzero()  # (N, 2)
+        coords = torch.cat([torch.zeros(len(yx), 1, dtype=torch.long, device=yx.device), yx], dim=1)
+        self.rows = sample_hypercolumns(features, taps, coords)  # (N, C)
+        self.index = torch.full(mask.shape, -1, dtype=torch.long, device=mask.device)
+        self.index[yx[:, 0], yx[:, 1]] = torch.arange(len(yx), device=mask.device)
+
+    def gather(self, coords: torch.Tensor) -> torch.Tensor:
+        """``(P, C)`` hypercolumns at ``(P, 3)`` coordinates ``(0, y, x)`` inside the mask."""
+        i = self.index[coords[:, 1], coords[:, 2]]
+        if bool((i < 0).any()) or bool((coords[:, 0] != 0).any()):
+            raise ValueError("coordinates outside the precomputed pixels")
+        return self.rows[i]

@@ -8,6 +8,7 @@ One concept per module: :mod:`~pixelnet.engine.trainer` (one SGD step and the op
 :mod:`~pixelnet.engine.distributed` (torchrun/DDP), :mod:`~pixelnet.engine.evaluate`
 (benchmark metrics through the predictor), :mod:`~pixelnet.engine.progress` (CSV,
 TensorBoard, console), :mod:`~pixelnet.engine.config` (YAML defaults),
+:mod:`~pixelnet.engine.scribbles` (a head from a user's strokes),
 :mod:`~pixelnet.engine.datasets` and :mod:`~pixelnet.engine.cli` (one-line errors).
 """
 
@@ -20,12 +21,14 @@ from .distributed import DistContext, init_distributed
 from .evaluate import METRIC_KEYS, evaluate, format_metrics, predict_full_size
 from .fit import FitResult, TrainingStopped, fit
 from .order import DataOrder, StepBatches, derive_seed
+from .scribbles import ScribbleError, ScribbleResult, fit_scribbles, predict_seg
 from .trainer import NonFiniteLossError, OptimConfig, Trainer
 
 __all__ = [
-    "METRIC_KEYS", "Augment", "CheckpointError", "ConfigError", "DataOrder", "DistContext", "FitResult",
-    "NonFiniteLossError", "OptimConfig", "StepBatches", "TrainSamples", "Trainer", "TrainingStopped",
-    "UsageError", "apply_yaml_defaults", "atomic_save", "capture_rng_state", "collate", "derive_seed",
-    "evaluate", "fit", "format_metrics", "gather_targets", "init_distributed", "load_checkpoint",
-    "parse_args", "predict_full_size", "restore_rng_state", "run_cli", "step_loader", "write_resolved_config",
+    "METRIC_KEYS", "apply_yaml_defaults", "atomic_save", "Augment", "capture_rng_state", "CheckpointError",
+    "collate", "ConfigError", "DataOrder", "derive_seed", "DistContext", "evaluate", "fit", "fit_scribbles",
+    "FitResult", "format_metrics", "gather_targets", "init_distributed", "load_checkpoint",
+    "NonFiniteLossError", "OptimConfig", "parse_args", "predict_full_size", "predict_seg",
+    "restore_rng_state", "run_cli", "ScribbleError", "ScribbleResult", "step_loader", "StepBatches",
+    "Trainer", "TrainingStopped", "TrainSamples", "UsageError", "write_resolved_config",
 ]

@@ -13,7 +13,7 @@ loss or a signal) and never wait on each other in a collective.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +22,7 @@ import torch
 from torch import Tensor
 from torch.nn.parallel import DistributedDataParallel
 
+from ..hypercolumn import HypercolumnTable
 from ..losses import build_loss
 from ..model import PixelNet
 from ..samplers import sample_pixels
@@ -165,8 +166,48 @@ class Trainer:
         images = batch["image"].to(dev, non_blocking=True)  # (B, 3, H, W)
         with torch.autocast(dev.type, dtype=torch.float16, enabled=self.amp):
             raw = self.net(images, coords.to(dev))  # (P, K)
-        loss = self.loss(raw, targets)
-        summary = all_reduce_sum(torch.tensor([loss.item(), coords.shape[0], images.shape[0],
+        return self._update(self.loss(raw, targets), coords.shape[0], images.shape[0], step, stop_requested)
+
+    def step_cached(self, items: Sequence[tuple[Mapping[str, Tensor] | HypercolumnTable, dict[str, Tensor]]],
+                    step: int) -> StepResult:
+        """One SGD step of the head on cached tap maps (frozen backbone, one process).
+
+        The same sampler, loss and optimiser as :meth:`step`, but the backbone does not run: each
+        image's tap maps were computed once (e.g. by :class:`pixelnet.Predictor`), so images of
+        different sizes can share a step (their pixels are sampled and gathered per image).
+
+        Args:
+            items: per image, ``(source, labels)``: ``source`` is the tap maps (name ->
+                ``(1, C_t, h_t, w_t)``) or a :class:`~pixelnet.hypercolumn.HypercolumnTable` of the
+                labelled pixels; ``labels`` holds the ``(1, H, W)`` label tensors of the task
+                (``seg``: int64, 255 = ignore).
+            step: step index (seeds the pixel sampler).
+
+        Raises:
+            NonFiniteLossError: the loss is NaN or infinite; no update is made.
+        """
+        if not self.freeze_backbone or self.ctx.distributed:
+            raise ValueError("step_cached trains a head on cached features: freeze the backbone, one process")
+        gen = torch.Generator().manual_seed(step_seed(self.seed, step, self.ctx.rank))
+        dev = self.ctx.device
+        raws, targets_list = [], []
+        for feats, labels in items:
+            coords = sample_pixels(self.sampler, labels, self.pixels_per_image, task=self.task,
+                                   pos_fraction=self.pos_fraction, generator=gen)  # (P_i, 3), b = 0
+            targets_list.append(gather_targets(labels, self.task, coords))
+            with torch.autocast(dev.type, dtype=torch.float16, enabled=self.amp):
+                if isinstance(feats, HypercolumnTable):
+                    raws.append(self.model.head(feats.gather(coords.to(dev))))  # (P_i, K)
+                else:
+                    raws.append(self.model.head_at(feats, coords.to(dev)))
+        raw = torch.cat(raws)
+        targets = {k: torch.cat([t[k] for t in targets_list]).to(dev) for k in targets_list[0]}
+        return self._update(self.loss(raw, targets), raw.shape[0], len(items), step, False)
+
+    def _update(self, loss: Tensor, pixels: int, images: int, step: int, stop_requested: bool) -> StepResult:
+        """Reduce the loss over ranks, refuse a non-finite one, and make the SGD update."""
+        dev = self.ctx.device
+        summary = all_reduce_sum(torch.tensor([loss.item(), pixels, images,
                                                float(stop_requested)], dtype=torch.float64,
                                               device=dev if dev.type == "cuda" else "cpu"), self.ctx)
         mean_loss = float(summary[0]) / self.ctx.world_size
