@@ -88,7 +88,8 @@ def test_scribble_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixt
     cases = [
         (["--image", str(tmp_path / "a.png")], "one --labels per --image"),
         (["--image", str(tmp_path / "a.png"), "--labels", str(tmp_path / "one.png")], "only 'class1' is labelled"),
-        (["--image", str(tmp_path / "a.png"), "--labels", str(tmp_path / "small.png")], "are 10x10 but the image is 64x48"),
+        (["--image", str(tmp_path / "a.png"), "--labels", str(tmp_path / "small.png")],
+         "are 10x10 but the image is 64x48"),
         (["--image", str(tmp_path / "nope.png"), "--labels", str(tmp_path / "one.png")], "does not exist"),
         ([], "give --image"),
     ]
