@@ -177,7 +177,8 @@ def fit_scribbles(
     dev = torch.device(device)
     bb = shared_backbone if shared_backbone is not None else build_backbone(
         backbone, pretrained=True, **dict(backbone_kwargs or {}))
-    config = ModelConfig(task="seg", backbone=backbone, backbone_kwargs=dict(backbone_kwargs or {}), taps=list(taps) if taps is not None else None,
+    config = ModelConfig(task="seg", backbone=backbone, backbone_kwargs=dict(backbone_kwargs or {}),
+                         taps=list(taps) if taps is not None else None,
                          head="mlp", mlp_widths=list(mlp_widths), dropout=dropout, class_names=names,
                          provenance={"trained_on": "scribbles", "steps": steps, "seed": seed,
                                      "pixels_per_image": pixels_per_image})
