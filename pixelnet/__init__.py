@@ -7,12 +7,25 @@ Public API, by part of the method:
 - heads and models: :func:`build_head`, :class:`ModelConfig`, :func:`build_model`, :class:`PixelNet`
 - model files: :func:`save_model`, :func:`load_model`, :func:`load_models`
 - inference: :class:`Predictor`; attribution in :mod:`pixelnet.attribution`
+- what the hypercolumn encodes, without labels: :class:`DenseHypercolumns`, :func:`similarity_maps`,
+  :func:`fit_pca`, :func:`pca_rgb`, :func:`fit_kmeans`, :func:`kmeans_labels` (:mod:`pixelnet.features`)
 - data and sampling: :mod:`pixelnet.data` (SynthScenes, real loaders), :mod:`pixelnet.samplers`
 - training and evaluation: :mod:`pixelnet.losses`, :mod:`pixelnet.metrics`, :mod:`pixelnet.engine`
 """
 
 from .backbones import BACKBONES, Backbone, build_backbone
 from .data import SYNTH_CLASSES, SynthScenes, build_dataset, render_scene
+from .features import (
+    DenseHypercolumns,
+    feature_spaces,
+    fit_kmeans,
+    fit_pca,
+    kmeans_labels,
+    pca_rgb,
+    segment_profile,
+    similarity_maps,
+    top_matches,
+)
 from .heads import HEADS, LinearHead, MLPHead, build_head
 from .hypercolumn import sample_hypercolumns, sample_tap
 from .io import ModelFileError, load_model, load_models, save_model
@@ -25,9 +38,10 @@ from .taps import TapInfo, parse_taps
 from .tasks import TASKS, activate, task_outputs
 
 __all__ = [
-    "BACKBONES", "Backbone", "HEADS", "LinearHead", "MLPHead", "ModelConfig", "ModelFileError", "PixelNet",
-    "Predictor", "SAMPLERS", "SYNTH_CLASSES", "SynthScenes", "TASKS", "TapInfo", "activate",
-    "build_backbone", "build_dataset", "build_head", "build_loss", "build_meter", "build_model",
-    "load_model", "load_models", "parse_taps", "render_scene", "sample_hypercolumns", "sample_pixels",
-    "sample_tap", "save_model", "task_outputs",
+    "BACKBONES", "Backbone", "DenseHypercolumns", "HEADS", "LinearHead", "MLPHead", "ModelConfig",
+    "ModelFileError", "PixelNet", "Predictor", "SAMPLERS", "SYNTH_CLASSES", "SynthScenes", "TASKS", "TapInfo",
+    "activate", "build_backbone", "build_dataset", "build_head", "build_loss", "build_meter", "build_model",
+    "feature_spaces", "fit_kmeans", "fit_pca", "kmeans_labels", "load_model", "load_models", "parse_taps",
+    "pca_rgb", "render_scene", "sample_hypercolumns", "sample_pixels", "sample_tap", "save_model",
+    "segment_profile", "similarity_maps", "task_outputs", "top_matches",
 ]

@@ -102,16 +102,25 @@ class Predictor:
         return x.to(self.device)
 
     @torch.no_grad()
-    def features(self, task: str, scale: float = 1.0) -> dict[str, torch.Tensor]:
-        """Tap maps of the current image for ``task``'s model (cached per backbone and scale)."""
+    def features(self, task: str, scale: float = 1.0, *, taps: Sequence[str] | None = None) -> dict[str, torch.Tensor]:
+        """Tap maps of the current image for ``task``'s model (cached per backbone and scale).
+
+        Args:
+            taps: names of the backbone's taps to return (default: the model's taps), e.g. to
+                look at taps no head reads (:mod:`pixelnet.features`).
+        """
         model = self.models[task]
         key = (id(model.backbone), float(scale))
         cached = self._cache.get(key)
-        names = [t.name for t in model.taps]
+        names = [t.name for t in model.taps] if taps is None else list(taps)
+        unknown = [n for n in names if n not in model.backbone.tap_names]
+        if unknown:
+            raise ValueError(f"unknown taps {unknown}; the backbone has taps {model.backbone.tap_names}")
         if cached is None or any(n not in cached for n in names):
             x = self.image_tensor(scale)
             all_names = sorted({t.name for m in self.models.values() if m.backbone is model.backbone
-                                for t in m.taps}, key=model.backbone.tap_names.index)
+                                for t in m.taps} | set(names) | set(cached or ()),
+                               key=model.backbone.tap_names.index)
             cached = model.backbone(model.normalize(x), all_names)
             self._cache[key] = cached
         return {n: cached[n] for n in names}

@@ -1,0 +1,721 @@
+"""What the hypercolumn encodes, without labels: similarity to a pixel, PCA colours, k-means segments.
+
+Everything here works on :class:`DenseHypercolumns`, the hypercolumns of every pixel of one
+image held as the tap maps they are bilinearly interpolated from (PixelNet Sec. 3); the
+full-resolution ``(sum_t C_t, H, W)`` array is never built. Three facts make that exact:
+
+- bilinear interpolation is linear, so a linear function of the hypercolumn (a dot product
+  with a query, a PCA projection, the cross term of a k-means distance) is computed on the
+  tap's cells and the ``K``-channel result is resampled to pixels (as in :mod:`pixelnet.dense`);
+- the squared norm of an interpolated vector is *not* the interpolated squared norm. With
+  separable weights ``(1 - a, a)`` along y and ``(1 - b, b)`` along x over four cells it is
+  ``wᵀ G w`` for the 4x4 Gram matrix ``G`` of the cells, which regroups into four separable
+  resamplings of query-independent maps at tap resolution: the cells' squared norms (weights
+  squared), the inner products of horizontal neighbours, of vertical neighbours and of the two
+  diagonals (cross weights ``(1 - a) a``). They are computed once per image and stride;
+- per-channel standardisation ``(f - mean) / std`` is affine and bilinear weights sum to 1,
+  so standardising the tap maps standardises every interpolated hypercolumn. The mean and
+  variance are exact over the image's pixels (not its cells): both are quadratic forms in the
+  interpolation weights, whose Gram matrix along each axis is tridiagonal.
+
+Outputs are at full resolution (``stride=1``) or on a pixel grid of a chosen stride ``s``
+(pixels ``s // 2 + s * j``, see :func:`output_grid`). Maps are computed in row bands within a
+memory budget. Coordinates are ``(y, x)``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import torch
+
+from .hypercolumn import interp_weights, sample_hypercolumns
+from .taps import TapInfo, parse_taps
+
+__all__ = [
+    "HYPERCOLUMN", "SPACES", "DenseHypercolumns", "KMeansModel", "PCAModel", "SegmentProfile", "TapMoments",
+    "feature_spaces", "fit_kmeans", "fit_pca", "kmeans", "kmeans_labels", "output_grid", "pca", "pca_rgb",
+    "pool_moments", "segment_profile", "similarity_maps", "top_matches",
+]
+
+Space = Literal["raw", "standardised"]
+SPACES: tuple[str, ...] = ("raw", "standardised")
+HYPERCOLUMN = "hypercolumn"  # key of the whole-hypercolumn map next to the per-tap maps
+_EPS = 1e-12
+
+
+def output_grid(size: tuple[int, int], stride: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pixel rows and columns of the output grid of ``stride``: ``s // 2 + s * j`` inside the image.
+
+    Args:
+        size: image size ``(H, W)``.
+        stride: output stride s >= 1 (1: every pixel).
+
+    Returns:
+        ``(ys, xs)``: int64 ``(H',)`` and ``(W',)``, ``H' = ceil((H - s // 2) / s)``.
+    """
+    if stride < 1:
+        raise ValueError(f"stride must be >= 1, got {stride}")
+    return torch.arange(stride // 2, size[0], stride), torch.arange(stride // 2, size[1], stride)
+
+
+@dataclass(frozen=True)
+class _Axis:
+    """Bilinear weights of output positions along one axis: value = w0 * cell[i0] + w1 * cell[i1]."""
+
+    i0: torch.Tensor
+    i1: torch.Tensor
+    w0: torch.Tensor
+    w1: torch.Tensor
+
+    @staticmethod
+    def of(pos: torch.Tensor, cells: int, tap: TapInfo) -> _Axis:
+        i0, i1, w = interp_weights(pos, cells, tap.stride, tap.offset)
+        return _Axis(i0, i1, 1 - w, w)
+
+    def part(self, sl: slice) -> _Axis:
+        return _Axis(self.i0[sl], self.i1[sl], self.w0[sl], self.w1[sl])
+
+    def squared(self) -> _Axis:
+        return _Axis(self.i0, self.i1, self.w0**2, self.w1**2)
+
+    def cross(self) -> _Axis:
+        """Weight ``w0 * w1`` on ``i0`` (the pair (i0, i0 + 1)); zero where i0 == i1 (w1 = 0)."""
+        return _Axis(self.i0, self.i0, self.w0 * self.w1, torch.zeros_like(self.w1))
+
+
+def _apply(z: torch.Tensor, ax: _Axis, dim: int) -> torch.Tensor:
+    """Resample ``z`` along ``dim`` with the weights ``ax``."""
+    shape = [1] * z.ndim
+    shape[dim] = -1
+    w0, w1 = ax.w0.to(z).view(shape), ax.w1.to(z).view(shape)
+    out = z.index_select(dim, ax.i0.to(z.device)) * w0
+    if bool((ax.w1 != 0).any()):
+        out += z.index_select(dim, ax.i1.to(z.device)) * w1
+    return out
+
+
+def _resample(z: torch.Tensor, ay: _Axis, ax: _Axis) -> torch.Tensor:
+    """``(K, h, w)`` cells -> ``(K, R, W')`` at the positions of ``ay`` (rows) and ``ax`` (columns).
+    Only the cell rows the band needs are touched."""
+    lo, hi = int(ay.i0.min()), int(ay.i1.max())
+    band = z[:, lo : hi + 1]
+    ay = _Axis(ay.i0 - lo, ay.i1 - lo, ay.w0, ay.w1)
+    return _apply(_apply(band, ay, 1), ax, 2)
+
+
+def _pixel_moments_axis(n_pixels: int, cells: int, tap: TapInfo) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Along one axis with interpolation matrix A (pixels x cells): ``a = Aᵀ1`` and the tridiagonal
+    ``AᵀA`` as its diagonal ``d`` and super-diagonal ``e`` (``e[i] = (AᵀA)[i, i+1]``), float64 ``(cells,)``."""
+    i0, i1, w = interp_weights(torch.arange(n_pixels), cells, tap.stride, tap.offset)
+    w = w.double()
+    a = torch.zeros(cells, dtype=torch.float64)
+    d = torch.zeros(cells, dtype=torch.float64)
+    e = torch.zeros(cells, dtype=torch.float64)
+    a.index_add_(0, i0, 1 - w).index_add_(0, i1, w)
+    d.index_add_(0, i0, (1 - w) ** 2).index_add_(0, i1, w**2)
+    e.index_add_(0, i0, (1 - w) * w)  # zero where i0 == i1 (w = 0)
+    return a, d, e
+
+
+def _tridiag(z: torch.Tensor, d: torch.Tensor, e: torch.Tensor, dim: int) -> torch.Tensor:
+    """Multiply ``z`` along ``dim`` by the symmetric tridiagonal matrix (d, e)."""
+    shape = [1] * z.ndim
+    shape[dim] = -1
+    out = z * d.view(shape)
+    n = z.shape[dim]
+    if n > 1:
+        ev = e[: n - 1].view([(n - 1) if i == dim else 1 for i in range(z.ndim)])
+        out.narrow(dim, 0, n - 1).add_(z.narrow(dim, 1, n - 1) * ev)
+        out.narrow(dim, 1, n - 1).add_(z.narrow(dim, 0, n - 1) * ev)
+    return out
+
+
+@dataclass(frozen=True)
+class TapMoments:
+    """Per-channel sums of one tap's interpolated features over every pixel of one or more images.
+
+    Attributes:
+        count: number of pixels.
+        sum: ``(C,)`` float64 sum of the features.
+        sumsq: ``(C,)`` float64 sum of their squares.
+    """
+
+    count: int
+    sum: torch.Tensor
+    sumsq: torch.Tensor
+
+    @property
+    def mean(self) -> torch.Tensor:
+        """``(C,)`` float64 mean over the pixels."""
+        return self.sum / self.count
+
+    @property
+    def std(self) -> torch.Tensor:
+        """``(C,)`` float64 standard deviation over the pixels (1 for constant channels)."""
+        var = (self.sumsq / self.count - self.mean**2).clamp_min(0)
+        return torch.where(var > 1e-12 * (1 + self.mean**2), var.sqrt(), torch.ones_like(var))
+
+    def __add__(self, other: TapMoments) -> TapMoments:
+        return TapMoments(self.count + other.count, self.sum + other.sum, self.sumsq + other.sumsq)
+
+
+def pool_moments(*moments: Mapping[str, TapMoments]) -> dict[str, TapMoments]:
+    """Moments of several images pooled per tap (for a feature space shared across images)."""
+    names = list(moments[0])
+    if any(list(m) != names for m in moments):
+        raise ValueError("moments of different taps cannot be pooled")
+    out: dict[str, TapMoments] = {}
+    for n in names:
+        acc = moments[0][n]
+        for m in moments[1:]:
+            acc = acc + m[n]
+        out[n] = acc
+    return out
+
+
+class DenseHypercolumns:
+    """The hypercolumn of every pixel of one image, held as its tap maps.
+
+    The hypercolumn of pixel ``(y, x)`` is the concatenation, in tap order, of each tap's map
+    bilinearly sampled at that pixel (:func:`pixelnet.sample_hypercolumns`).
+
+    Args:
+        features: tap name -> map ``(1, C_t, h_t, w_t)`` or ``(C_t, h_t, w_t)`` (at least the taps).
+        taps: taps of the hypercolumn, in order.
+        size: image size ``(H, W)`` the maps belong to.
+        space: a label of the feature space (``"raw"`` or ``"standardised"``).
+        budget_mb: memory budget of one band of output rows.
+    """
+
+    def __init__(self, features: Mapping[str, torch.Tensor], taps: Sequence[TapInfo], size: tuple[int, int], *,
+                 space: str = "raw", budget_mb: float = 64.0) -> None:
+        if not taps:
+            raise ValueError("a hypercolumn needs at least one tap")
+        self.taps = list(taps)
+        self.size = (int(size[0]), int(size[1]))
+        self.space = space
+        self.budget_mb = budget_mb
+        self.maps: dict[str, torch.Tensor] = {}  # name -> (C_t, h_t, w_t)
+        for t in self.taps:
+            if t.name not in features:
+                raise ValueError(f"no map for tap {t.name!r}; have {list(features)}")
+            f = features[t.name].detach()
+            if f.ndim == 4:
+                if f.shape[0] != 1:
+                    raise ValueError(f"one image at a time: tap {t.name!r} has batch {f.shape[0]}")
+                f = f[0]
+            if f.ndim != 3 or f.shape[0] != t.channels:
+                raise ValueError(f"tap {t.name!r}: expected ({t.channels}, h, w), got {tuple(f.shape)}")
+            self.maps[t.name] = f.float()
+        self._norms: dict[tuple[str, int], torch.Tensor] = {}  # (tap, stride) -> (H', W') squared norms
+        self._moments: dict[str, TapMoments] | None = None
+
+    @classmethod
+    def from_predictor(cls, predictor: object, task: str | None = None, taps: str | Sequence[str] | None = None, *,
+                       scale: float = 1.0) -> DenseHypercolumns:
+        """The hypercolumns of a :class:`pixelnet.Predictor`'s current image (its cached tap maps).
+
+        Args:
+            predictor: a Predictor with an image set.
+            task: whose model's backbone (default: the first task).
+            taps: tap selection among the *backbone's* taps (:func:`pixelnet.parse_taps`; default:
+                the taps the model reads), e.g. ``"s2,s4,s8,s16,s32,head"``.
+            scale: input scale; pixel coordinates refer to ``predictor.input_size(scale)``.
+        """
+        from .predictor import Predictor
+
+        if not isinstance(predictor, Predictor):
+            raise TypeError("from_predictor needs a pixelnet.Predictor")
+        task = task or predictor.tasks[0]
+        model = predictor.models[task]
+        info = model.backbone.tap_info
+        names = [t.name for t in model.taps] if taps is None else parse_taps(taps, list(info))
+        feats = predictor.features(task, scale, taps=names)
+        return cls(feats, [info[n] for n in names], predictor.input_size(scale))
+
+    # ---- structure ---------------------------------------------------------------------
+    @property
+    def tap_names(self) -> list[str]:
+        return [t.name for t in self.taps]
+
+    @property
+    def channels(self) -> int:
+        """Hypercolumn width ``sum_t C_t``."""
+        return sum(t.channels for t in self.taps)
+
+    def slices(self) -> dict[str, slice]:
+        """Tap name -> its channels in the hypercolumn."""
+        out, c = {}, 0
+        for t in self.taps:
+            out[t.name] = slice(c, c + t.channels)
+            c += t.channels
+        return out
+
+    def select(self, taps: str | Sequence[str] | None) -> DenseHypercolumns:
+        """The hypercolumns of a subset of taps (shares the maps; None: all)."""
+        names = parse_taps(taps, self.tap_names)
+        if names == self.tap_names:
+            return self
+        sub = DenseHypercolumns(self.maps, [t for t in self.taps if t.name in names], self.size,
+                                space=self.space, budget_mb=self.budget_mb)
+        sub._norms = {k: v for k, v in self._norms.items() if k[0] in names}
+        if self._moments is not None:
+            sub._moments = {n: self._moments[n] for n in names}
+        return sub
+
+    def at(self, yx: torch.Tensor) -> torch.Tensor:
+        """Hypercolumns at pixels.
+
+        Args:
+            yx: ``(P, 2)`` int64 pixel coordinates ``(y, x)``.
+
+        Returns:
+            ``(P, sum_t C_t)`` float32.
+        """
+        yx = torch.as_tensor(yx, dtype=torch.long).reshape(-1, 2)
+        if len(yx) and (bool((yx < 0).any()) or bool((yx[:, 0] >= self.size[0]).any())
+                        or bool((yx[:, 1] >= self.size[1]).any())):
+            raise ValueError(f"pixel outside the {self.size[0]}x{self.size[1]} image")
+        coords = torch.cat([torch.zeros(len(yx), 1, dtype=torch.long), yx], 1)
+        return sample_hypercolumns({n: m[None] for n, m in self.maps.items()}, self.taps, coords)
+
+    def sample(self, n: int, *, seed: int = 0) -> torch.Tensor:
+        """``(N, 2)`` pixel coordinates ``(y, x)``: every pixel if ``n >= H * W``, else ``n`` drawn
+        uniformly without replacement (deterministic given ``seed``)."""
+        h, w = self.size
+        if n >= h * w:
+            idx = torch.arange(h * w)
+        else:
+            idx = torch.randperm(h * w, generator=torch.Generator().manual_seed(seed))[:n].sort().values
+        return torch.stack([idx // w, idx % w], 1)
+
+    # ---- dense maps in row bands -------------------------------------------------------
+    def _axes(self, stride: int) -> tuple[dict[str, _Axis], dict[str, _Axis]]:
+        ys, xs = output_grid(self.size, stride)
+        ay = {t.name: _Axis.of(ys, self.maps[t.name].shape[1], t) for t in self.taps}
+        ax = {t.name: _Axis.of(xs, self.maps[t.name].shape[2], t) for t in self.taps}
+        return ay, ax
+
+    def bands(self, stride: int, channels: int) -> Iterator[slice]:
+        """Slices of output rows whose ``(channels, R, W')`` float32 blocks fit the budget."""
+        ys, xs = output_grid(self.size, stride)
+        rows = max(1, int(self.budget_mb * 2**20 // (4 * 4 * max(1, channels) * max(1, len(xs)))))
+        for r0 in range(0, len(ys), rows):
+            yield slice(r0, min(len(ys), r0 + rows))
+
+    def project(self, weights: Mapping[str, torch.Tensor], bias: torch.Tensor | None = None, *, stride: int = 1,
+                reduce: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
+        """A linear map of every hypercolumn, ``sum_t W_t h_t(p) + b``, computed at tap resolution.
+
+        Args:
+            weights: tap name -> ``(K, C_t)`` (taps left out contribute nothing).
+            bias: ``(K,)`` or None.
+            stride: output stride.
+            reduce: applied to each band's ``(K, R, W')`` block (e.g. an argmin); bands are
+                concatenated along their row dimension (dim 0 of a reduced ``(R, W')``, else dim 1).
+
+        Returns:
+            ``(K, H', W')`` float32, or the concatenated reductions.
+        """
+        unknown = set(weights) - set(self.maps)
+        if unknown:
+            raise ValueError(f"weights for unknown taps {sorted(unknown)}")
+        k = next(iter(weights.values())).shape[0]
+        cells = {n: torch.einsum("kc,chw->khw", w.to(self.maps[n]), self.maps[n]) for n, w in weights.items()}
+        ay, ax = self._axes(stride)
+        parts = []
+        for sl in self.bands(stride, k):
+            acc: torch.Tensor | None = None
+            for n, z in cells.items():
+                r = _resample(z, ay[n].part(sl), ax[n])
+                acc = r if acc is None else acc.add_(r)
+            assert acc is not None
+            if bias is not None:
+                acc += bias.to(acc).view(-1, 1, 1)
+            parts.append(reduce(acc) if reduce is not None else acc)
+        return torch.cat(parts, 0 if reduce is not None and parts[0].ndim == 2 else 1)
+
+    def squared_norms(self, tap: str, stride: int = 1) -> torch.Tensor:
+        """Exact ``||h_t(p)||²`` of one tap's interpolated features at every output pixel: ``(H', W')``.
+
+        Cached per (tap, stride). Four separable resamplings of cell maps (see the module docstring).
+        """
+        key = (tap, stride)
+        if key not in self._norms:
+            f = self.maps[tap]  # (C, h, w)
+            _, h, w = f.shape
+            zero = f.new_zeros
+            sq = f.pow(2).sum(0)  # cell norms²
+            hor = torch.cat([(f[:, :, :-1] * f[:, :, 1:]).sum(0), zero(h, 1)], 1) if w > 1 else zero(h, w)
+            ver = torch.cat([(f[:, :-1] * f[:, 1:]).sum(0), zero(1, w)], 0) if h > 1 else zero(h, w)
+            if h > 1 and w > 1:
+                diag = (f[:, :-1, :-1] * f[:, 1:, 1:]).sum(0) + (f[:, :-1, 1:] * f[:, 1:, :-1]).sum(0)
+                diag = torch.nn.functional.pad(diag, (0, 1, 0, 1))
+            else:
+                diag = zero(h, w)
+            ay, ax = self._axes(stride)
+            ay_t, ax_t = ay[tap], ax[tap]
+            out = []
+            for sl in self.bands(stride, 4):
+                ys = ay_t.part(sl)
+                n2 = (_resample(sq[None], ys.squared(), ax_t.squared())
+                      + 2 * _resample(hor[None], ys.squared(), ax_t.cross())
+                      + 2 * _resample(ver[None], ys.cross(), ax_t.squared())
+                      + 2 * _resample(diag[None], ys.cross(), ax_t.cross()))
+                out.append(n2[0].clamp_min_(0))
+            self._norms[key] = torch.cat(out, 0)
+        return self._norms[key]
+
+    # ---- feature spaces ----------------------------------------------------------------
+    def moments(self) -> dict[str, TapMoments]:
+        """Exact per-channel sums over the image's ``H * W`` pixels of each tap's interpolated
+        features (quadratic forms with the tridiagonal Gram of the interpolation weights)."""
+        if self._moments is None:
+            h, w = self.size
+            out = {}
+            for t in self.taps:
+                f = self.maps[t.name].double()  # (C, h_t, w_t)
+                ay, dy, ey = _pixel_moments_axis(h, f.shape[1], t)
+                ax, dx, ex = _pixel_moments_axis(w, f.shape[2], t)
+                s = torch.einsum("chw,h,w->c", f, ay, ax)
+                ss = (f * _tridiag(_tridiag(f, dy, ey, 1), dx, ex, 2)).sum((1, 2))
+                out[t.name] = TapMoments(h * w, s, ss)
+            self._moments = out
+        return self._moments
+
+    def standardised(self, moments: Mapping[str, TapMoments] | None = None) -> DenseHypercolumns:
+        """Each channel standardised over the pixels (``(f - mean) / std``), each tap then scaled by
+        ``1 / sqrt(C_t)`` so that every tap has the same expected squared norm (1) in the hypercolumn.
+
+        Args:
+            moments: statistics to standardise with (default: this image's; pooled moments of
+                several images give them one shared space, see :func:`feature_spaces`).
+        """
+        moments = moments or self.moments()
+        maps = {}
+        for t in self.taps:
+            m = moments[t.name]
+            mean = m.mean.float().view(-1, 1, 1)
+            scale = (m.std.float() * math.sqrt(t.channels)).view(-1, 1, 1)
+            maps[t.name] = (self.maps[t.name] - mean) / scale
+        return DenseHypercolumns(maps, self.taps, self.size, space="standardised", budget_mb=self.budget_mb)
+
+
+def feature_spaces(images: Sequence[DenseHypercolumns], space: str) -> list[DenseHypercolumns]:
+    """The images' hypercolumns in one feature space: ``"raw"`` (unchanged) or ``"standardised"``
+    (with the moments pooled over all the images, so that they are comparable)."""
+    if space not in SPACES:
+        raise ValueError(f"unknown feature space {space!r}; choose one of {SPACES}")
+    if space == "raw":
+        return list(images)
+    pooled = pool_moments(*[im.moments() for im in images])
+    return [im.standardised(pooled) for im in images]
+
+
+# ---- similarity ------------------------------------------------------------------------
+def similarity_maps(source: DenseHypercolumns, y: int, x: int, *, target: DenseHypercolumns | None = None,
+                    stride: int = 1) -> dict[str, torch.Tensor]:
+    """Cosine similarity of the hypercolumn of pixel ``(y, x)`` to every pixel, per tap and whole.
+
+    Args:
+        source: the image of the clicked pixel.
+        y, x: the pixel.
+        target: the image compared with (default: ``source``); same taps, same feature space.
+        stride: output stride on ``target``.
+
+    Returns:
+        tap name -> ``(H', W')`` cosine similarity of that tap's features, and
+        :data:`HYPERCOLUMN` -> that of the whole hypercolumn (the concatenation), in [-1, 1].
+    """
+    target = source if target is None else target
+    if target.tap_names != source.tap_names:
+        raise ValueError(f"different taps: {source.tap_names} vs {target.tap_names}")
+    query = source.at(torch.tensor([[y, x]]))[0]  # (C,)
+    slices = source.slices()
+    ay, ax = target._axes(stride)
+    out: dict[str, torch.Tensor] = {}
+    dot_all: torch.Tensor | None = None
+    n2_all: torch.Tensor | None = None
+    q2_all = 0.0
+    for t in target.taps:
+        q = query[slices[t.name]]
+        q2 = float(q.double().pow(2).sum())
+        dot = _resample(torch.einsum("c,chw->hw", q, target.maps[t.name])[None], ay[t.name], ax[t.name])[0]
+        n2 = target.squared_norms(t.name, stride)
+        out[t.name] = (dot / (n2 * q2).sqrt().clamp_min(_EPS)).clamp_(-1, 1)
+        dot_all = dot if dot_all is None else dot_all + dot
+        n2_all = n2 if n2_all is None else n2_all + n2
+        q2_all += q2
+    assert dot_all is not None and n2_all is not None
+    out[HYPERCOLUMN] = (dot_all / (n2_all * q2_all).sqrt().clamp_min(_EPS)).clamp_(-1, 1)
+    return out
+
+
+def top_matches(maps: Mapping[str, torch.Tensor], k: int = 5, *, key: str = HYPERCOLUMN,
+                stride: int = 1) -> list[dict[str, object]]:
+    """The ``k`` pixels most similar by ``maps[key]``, with every map's value there.
+
+    Args:
+        maps: name -> ``(H', W')`` from :func:`similarity_maps`.
+        k: number of pixels.
+        key: the map ranked by.
+        stride: the maps' output stride (pixel coordinates are given in the image).
+
+    Returns:
+        Best first: ``{"y", "x", "similarity", "taps": {name: value}}``.
+    """
+    ref = maps[key]
+    vals, idx = ref.flatten().topk(min(k, ref.numel()))
+    out = []
+    for v, i in zip(vals.tolist(), idx.tolist()):
+        r, c = divmod(i, ref.shape[1])
+        out.append({"y": stride // 2 + stride * r, "x": stride // 2 + stride * c, "similarity": v,
+                    "taps": {n: float(m[r, c]) for n, m in maps.items() if n != key}})
+    return out
+
+
+# ---- PCA -------------------------------------------------------------------------------
+def pca(x: torch.Tensor, k: int = 3, *, seed: int = 0, exact_below: int = 256, iters: int = 6,
+        oversample: int = 10) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Principal components of rows ``x``.
+
+    Exact (eigenvectors of the covariance) for at most ``exact_below`` columns, else a
+    randomised subspace iteration with ``k + oversample`` vectors and ``iters`` power steps,
+    then an exact SVD inside that subspace (Halko et al. 2011); deterministic given ``seed``.
+    Signs are fixed so that each component's largest-magnitude entry is positive.
+
+    Args:
+        x: ``(N, C)``.
+        k: number of components (<= min(N, C)).
+
+    Returns:
+        ``(mean (C,), components (k, C) orthonormal rows, singular values (k,))``.
+    """
+    n, c = x.shape
+    k = min(k, n, c)
+    mean = x.mean(0)
+    xc = (x - mean).double()
+    if c <= exact_below:
+        evals, evecs = torch.linalg.eigh(xc.T @ xc)  # ascending
+        comps = evecs[:, -k:].flip(1).T
+        sv = evals[-k:].flip(0).clamp_min(0).sqrt()
+    else:
+        g = torch.Generator().manual_seed(seed)
+        q = torch.linalg.qr(xc @ torch.randn(c, min(c, k + oversample), generator=g, dtype=xc.dtype)).Q
+        for _ in range(iters):
+            q = torch.linalg.qr(xc @ torch.linalg.qr(xc.T @ q).Q).Q
+        _, s, vt = torch.linalg.svd(q.T @ xc, full_matrices=False)
+        comps, sv = vt[:k], s[:k]
+    sign = comps.gather(1, comps.abs().argmax(1, keepdim=True)).sign()
+    sign[sign == 0] = 1
+    return mean, (comps * sign).float(), sv.float()
+
+
+@dataclass(frozen=True)
+class PCAModel:
+    """Three principal components of hypercolumns and the range mapped to RGB [0, 1].
+
+    Attributes:
+        taps: the taps of the hypercolumns fitted.
+        mean: ``(C,)``; components: ``(3, C)``; lo, hi: ``(3,)`` the 1st and 99th percentile of
+            each component's projections on the fitted pixels.
+    """
+
+    taps: tuple[str, ...]
+    mean: torch.Tensor
+    components: torch.Tensor
+    lo: torch.Tensor
+    hi: torch.Tensor
+    singular_values: torch.Tensor = field(default_factory=lambda: torch.zeros(3))
+
+
+def _samples(images: Sequence[DenseHypercolumns], samples: int, seed: int) -> torch.Tensor:
+    per = max(1, samples // len(images))
+    return torch.cat([im.at(im.sample(per, seed=seed + i)) for i, im in enumerate(images)])
+
+
+def fit_pca(images: DenseHypercolumns | Sequence[DenseHypercolumns], taps: str | Sequence[str] | None = None, *,
+            samples: int = 4096, seed: int = 0) -> PCAModel:
+    """Fit three principal components to the hypercolumns of ``samples`` pixels (shared among
+    the images, so that one colour means the same feature in each).
+
+    Args:
+        images: one or more images (same taps and feature space).
+        taps: tap selection (default all).
+        samples: pixels to fit on (all pixels of small images).
+        seed: pixel subsample and randomised PCA seed.
+    """
+    images = [images] if isinstance(images, DenseHypercolumns) else list(images)
+    sel = [im.select(taps) for im in images]
+    x = _samples(sel, samples, seed)  # (N, C)
+    mean, comps, sv = pca(x, 3, seed=seed)
+    if comps.shape[0] < 3:  # fewer than 3 channels: pad with zero components (grey)
+        comps = torch.cat([comps, comps.new_zeros(3 - comps.shape[0], comps.shape[1])])
+        sv = torch.cat([sv, sv.new_zeros(3 - sv.shape[0])])
+    proj = (x - mean) @ comps.T  # (N, 3)
+    lo, hi = torch.quantile(proj, 0.01, dim=0), torch.quantile(proj, 0.99, dim=0)
+    return PCAModel(tuple(sel[0].tap_names), mean, comps, lo, hi, sv)
+
+
+def pca_rgb(image: DenseHypercolumns, model: PCAModel, *, stride: int = 1) -> torch.Tensor:
+    """Hypercolumns coloured by their first three principal components.
+
+    Returns:
+        ``(H', W', 3)`` float32 in [0, 1] (component i -> channel i, 1st..99th percentile stretched).
+    """
+    sub = image.select(list(model.taps))
+    span = (model.hi - model.lo).clamp_min(1e-8)
+    comps = model.components / span[:, None]  # scaled so that [lo, hi] -> [0, 1]
+    bias = -(model.mean @ comps.T) - model.lo / span
+    sl = sub.slices()
+    rgb = sub.project({n: comps[:, s] for n, s in sl.items()}, bias, stride=stride)  # (3, H', W')
+    return rgb.clamp_(0, 1).permute(1, 2, 0).contiguous()
+
+
+# ---- k-means ---------------------------------------------------------------------------
+def kmeans(x: torch.Tensor, k: int, *, seed: int = 0, iters: int = 50) -> torch.Tensor:
+    """Lloyd's k-means with k-means++ seeding, deterministic given ``seed``.
+
+    Args:
+        x: ``(N, C)`` points (N >= k).
+        k: number of clusters.
+
+    Returns:
+        ``(k, C)`` centroids, ordered by cluster size (largest first).
+    """
+    n = x.shape[0]
+    if not 1 <= k <= n:
+        raise ValueError(f"cannot make {k} clusters of {n} points")
+    g = torch.Generator().manual_seed(seed)
+    x = x.float()
+    x2 = x.pow(2).sum(1)
+    cent = x[torch.randint(n, (1,), generator=g)]
+    d2 = (x2 - 2 * x @ cent[0] + cent[0].pow(2).sum()).clamp_min(0)
+    for _ in range(1, k):
+        p = d2 / d2.sum() if float(d2.sum()) > 0 else torch.full_like(d2, 1 / n)
+        c = x[torch.multinomial(p, 1, generator=g)]
+        cent = torch.cat([cent, c])
+        d2 = torch.minimum(d2, (x2 - 2 * x @ c[0] + c[0].pow(2).sum()).clamp_min(0))
+    labels = torch.full((n,), -1, dtype=torch.long)
+    for _ in range(iters):
+        dist = x2[:, None] - 2 * x @ cent.T + cent.pow(2).sum(1)[None]  # (N, k)
+        new = dist.argmin(1)
+        if torch.equal(new, labels):
+            break
+        labels = new
+        counts = torch.bincount(labels, minlength=k)
+        sums = torch.zeros_like(cent).index_add_(0, labels, x)
+        empty = counts == 0
+        cent = torch.where(empty[:, None], cent, sums / counts.clamp_min(1)[:, None])
+        if bool(empty.any()):  # re-seed empty clusters at the points farthest from their centroid
+            far = dist.gather(1, labels[:, None])[:, 0].argsort(descending=True)
+            cent[empty] = x[far[: int(empty.sum())]]
+    dist = x2[:, None] - 2 * x @ cent.T + cent.pow(2).sum(1)[None]
+    counts = torch.bincount(dist.argmin(1), minlength=k)
+    order = sorted(range(k), key=lambda j: (-int(counts[j]), j))
+    return cent[order]
+
+
+@dataclass(frozen=True)
+class KMeansModel:
+    """k-means centroids of hypercolumns.
+
+    Attributes:
+        taps: the taps of the hypercolumns clustered.
+        centroids: ``(k, C)``, largest cluster (on the fitted pixels) first.
+    """
+
+    taps: tuple[str, ...]
+    centroids: torch.Tensor
+
+
+def fit_kmeans(images: DenseHypercolumns | Sequence[DenseHypercolumns], k: int,
+               taps: str | Sequence[str] | None = None, *, samples: int = 4096, seed: int = 0,
+               iters: int = 50) -> KMeansModel:
+    """k-means of the hypercolumns of ``samples`` pixels (shared among the images).
+
+    Args:
+        images: one or more images (same taps and feature space).
+        k: number of segments, 2..16.
+        taps: tap selection (default all).
+    """
+    if not 2 <= k <= 16:
+        raise ValueError(f"k must be in 2..16, got {k}")
+    images = [images] if isinstance(images, DenseHypercolumns) else list(images)
+    sel = [im.select(taps) for im in images]
+    return KMeansModel(tuple(sel[0].tap_names), kmeans(_samples(sel, samples, seed), k, seed=seed, iters=iters))
+
+
+def kmeans_labels(image: DenseHypercolumns, model: KMeansModel, *, stride: int = 1) -> torch.Tensor:
+    """Nearest centroid of every hypercolumn: ``argmin_j ||c_j||² - 2 c_j·h(p)`` (``||h(p)||²``
+    is the same for every j), a linear map computed at tap resolution.
+
+    Returns:
+        ``(H', W')`` int64 segment indices.
+    """
+    sub = image.select(list(model.taps))
+    c = model.centroids
+    weights = {n: -2 * c[:, s] for n, s in sub.slices().items()}
+    return sub.project(weights, c.pow(2).sum(1), stride=stride, reduce=lambda z: z.argmin(0))
+
+
+@dataclass(frozen=True)
+class SegmentProfile:
+    """Per-tap profile of one segment.
+
+    Attributes:
+        pixels: number of pixels in the segment.
+        mean: tap name -> ``(C_t,)`` mean of the tap's features over the segment.
+        distinct: tap name -> RMS over channels of ``(segment mean - image mean) / image std``
+            (how far the segment stands out in that tap, in image standard deviations).
+        coherence: tap name -> mean cosine similarity of the segment's pixels to the segment mean
+            (how alike its pixels are in that tap).
+    """
+
+    pixels: int
+    mean: dict[str, torch.Tensor]
+    distinct: dict[str, float]
+    coherence: dict[str, float]
+
+
+def segment_profile(image: DenseHypercolumns, labels: torch.Tensor, segment: int, *,
+                    stride: int = 1) -> SegmentProfile:
+    """The mean per-tap profile of the pixels labelled ``segment``.
+
+    The mean over a pixel set is exact without a dense hypercolumn: the set's mask is splatted
+    onto each tap's cells with the transposed interpolation weights, then contracted with the map.
+
+    Args:
+        image: the hypercolumns (any feature space; ``distinct`` uses this space's own moments).
+        labels: ``(H', W')`` segment indices on the grid of ``stride``.
+        segment: the segment.
+    """
+    ys, xs = output_grid(image.size, stride)
+    if tuple(labels.shape) != (len(ys), len(xs)):
+        raise ValueError(f"labels of shape {tuple(labels.shape)} do not match stride {stride}")
+    mask = (labels == segment).double()
+    count = int(mask.sum())
+    if count == 0:
+        raise ValueError(f"segment {segment} has no pixels")
+    moments = image.moments()
+    means, distinct, coherence = {}, {}, {}
+    for t in image.taps:
+        f = image.maps[t.name].double()
+        ay, ax = _Axis.of(ys, f.shape[1], t), _Axis.of(xs, f.shape[2], t)
+        # splat: cell weights = A_yᵀ mask A_x
+        rows = torch.zeros(f.shape[1], len(xs), dtype=torch.float64)
+        rows.index_add_(0, ay.i0, mask * ay.w0.double()[:, None]).index_add_(0, ay.i1, mask * ay.w1.double()[:, None])
+        cells = torch.zeros(f.shape[1], f.shape[2], dtype=torch.float64)
+        cells.index_add_(1, ax.i0, rows * ax.w0.double()[None]).index_add_(1, ax.i1, rows * ax.w1.double()[None])
+        mu = torch.einsum("chw,hw->c", f, cells) / count
+        means[t.name] = mu.float()
+        m = moments[t.name]
+        distinct[t.name] = float((((mu - m.mean) / m.std) ** 2).mean().sqrt())
+        dot = _resample(torch.einsum("c,chw->hw", mu.float(), image.maps[t.name])[None], ay, ax)[0]
+        cos = dot / (image.squared_norms(t.name, stride) * float(mu.pow(2).sum())).sqrt().clamp_min(_EPS)
+        coherence[t.name] = float((cos.double() * mask).sum() / count)
+    return SegmentProfile(count, means, distinct, coherence)
