@@ -30,7 +30,7 @@ if __package__ in (None, ""):  # `python demo/app.py`: make `demo` importable (r
 from demo.explorer import Explorer  # noqa: E402
 from demo.gradio_compat import SafeGallery, SafeImage  # noqa: E402
 from demo.models import REPO, ModelBank, discover_models  # noqa: E402
-from demo.tabs import inspector, predict, samplers, tap_maps  # noqa: E402
+from demo.tabs import inspector, predict, samplers, tap_maps, teach  # noqa: E402
 from pixelnet.image import ImageError  # noqa: E402
 from pixelnet.tasks import TASKS  # noqa: E402
 
@@ -41,7 +41,9 @@ EXAMPLES = REPO / "assets" / "examples"
 MAX_FILE_SIZE = "20mb"
 
 
-class ExplorerApp(predict.PredictTab, inspector.InspectorTab, tap_maps.TapMapsTab, samplers.SamplerTab):
+class ExplorerApp(
+    predict.PredictTab, inspector.InspectorTab, tap_maps.TapMapsTab, samplers.SamplerTab, teach.TeachTab
+):
     """The callbacks of every tab, testable without a browser.
 
     Args:
@@ -57,7 +59,7 @@ def build_demo(explorer: Explorer, *, queue_size: int = 64) -> gr.Blocks:
         queue_size: maximum number of queued requests (more are refused, not buffered).
 
     Returns:
-        The ``gr.Blocks`` app, with API endpoints ``predict`` and ``inspect``.
+        The ``gr.Blocks`` app, with API endpoints ``predict``, ``inspect`` and ``teach``.
     """
     app = ExplorerApp(explorer)
     bank = explorer.bank
@@ -83,6 +85,8 @@ def build_demo(explorer: Explorer, *, queue_size: int = 64) -> gr.Blocks:
                 refresh_maps = tap_maps.build(app, view)
             with gr.Tab("Sampled pixels"):
                 samplers.build(app, view)
+            with gr.Tab("Teach", elem_id="tab-teach"):
+                teach.build(app, view)
         predict.wire(app, view, then=[refresh_maps])
     demo.queue(max_size=queue_size, default_concurrency_limit=2)
     return demo

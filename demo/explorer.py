@@ -274,20 +274,26 @@ class Explorer:
         ctx = contextvars.copy_context()
         return self._worker.submit(ctx.run, fn, *args, **kwargs).result()
 
-    def session(self, image: np.ndarray, choice: Mapping[str, str] | None = None) -> Session:
+    def session(self, image: np.ndarray, choice: Mapping[str, str] | None = None, *,
+                models: Mapping[str, PixelNet] | None = None) -> Session:
         """The session of ``image`` (``(H, W, 3)`` uint8) under model ``choice`` (task -> label).
+
+        Args:
+            models: task -> model used instead of the bank's for that task (e.g. a head taught in
+                this browser session); ``choice`` should still name it, with a unique label.
 
         Call with :attr:`lock` held when using the result from several threads.
         """
+        models = dict(models or {})
         labels = tuple((choice or {}).get(t) or self.bank.default(t) for t in self.bank.choices)
-        key = (image_digest(image), labels)
+        key = (image_digest(image), labels + tuple(f"{t}={id(m)}" for t, m in sorted(models.items())))
         with self.lock:
             s = self._sessions.get(key)
             if s is not None:
                 self._sessions.move_to_end(key)
                 return s
-            models = {t: self.bank.get(t, lab) for t, lab in zip(self.bank.choices, labels)}
-            pred = Predictor(models, device=self.device, max_side=self.max_side)
+            chosen = {t: models.get(t) or self.bank.get(t, lab) for t, lab in zip(self.bank.choices, labels)}
+            pred = Predictor(chosen, device=self.device, max_side=self.max_side)
             pred.set_image(image)
             s = Session(predictor=pred, original_size=(int(image.shape[0]), int(image.shape[1])))
             self._sessions[key] = s

@@ -117,6 +117,7 @@ def load_model(directory: str | Path, *, task: str | None = None, device: str | 
     except Exception as e:  # safetensors raises its own error types for corrupt files
         raise ModelFileError(f"{d / WEIGHTS} cannot be read: {e}") from e
     _load_state(model, state, skip_backbone=pretrained_backbone, where=d)
+    model.backbone_weights = "pretrained" if pretrained_backbone else "include"  # how a derived head may be saved
     return model.to(device).eval()
 
 

@@ -100,6 +100,8 @@ class PixelNet(nn.Module):
                                widths=config.mlp_widths, dropout=config.dropout, batch_norm=config.linear_bn)
         self.register_buffer("mean", torch.tensor(backbone.mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(backbone.std).view(1, 3, 1, 1), persistent=False)
+        # "pretrained" when the backbone is the registry's unchanged pretrained one (set by load_model)
+        self.backbone_weights = "include"
 
     @property
     def task(self) -> str:

@@ -11,6 +11,8 @@ import pandas as pd
 
 from demo.explorer import Explorer, Session, read_upload
 from demo.models import FALLBACK_LABEL
+from demo.taught import TAUGHT_PREFIX, TaughtGone, TaughtStore, current_session
+from pixelnet.model import PixelNet
 
 __all__ = ["TabBase", "bar_frame", "check_taps", "thumb", "to_height"]
 
@@ -57,16 +59,29 @@ class TabBase:
 
     Args:
         explorer: sessions and models.
+        taught: the store of heads taught per browser session (a new one by default).
     """
 
-    def __init__(self, explorer: Explorer) -> None:
+    def __init__(self, explorer: Explorer, *, taught: TaughtStore | None = None) -> None:
         self.explorer = explorer
         self.bank = explorer.bank
+        self.taught = taught if taught is not None else TaughtStore()
 
     # ---- helpers -------------------------------------------------------------------
+    def _model(self, task: str, label: str | None) -> PixelNet:
+        """The model a dropdown label names: a bank model, or a head taught in this browser session."""
+        if label and label.startswith(TAUGHT_PREFIX):
+            try:
+                return self.taught.get(current_session(), label)
+            except TaughtGone as e:
+                raise gr.Error(str(e)) from None
+        return self.bank.get(task, label or None)
+
     def _session(self, image: Any, seg: str | None, normals: str | None, edges: str | None) -> Session:
         rgb = read_upload(image)
-        return self.explorer.session(rgb, {"seg": seg or "", "normals": normals or "", "edges": edges or ""})
+        choice = {"seg": seg or "", "normals": normals or "", "edges": edges or ""}
+        taught = {t: self._model(t, lab) for t, lab in choice.items() if lab.startswith(TAUGHT_PREFIX)}
+        return self.explorer.session(rgb, choice, models=taught)
 
     def model_note(self, labels: Sequence[str]) -> str:
         if any(lab == FALLBACK_LABEL for lab in labels):

@@ -156,7 +156,7 @@ class PredictTab(TabBase):
         names: dict[str, int] = {}
         for task, label in labels.items():
             if task in self.bank.choices:
-                for t in self.bank.get(task, label or None).taps:
+                for t in self._model(task, label).taps:
                     names.setdefault(t.name, t.stride)
         ordered = sorted(names, key=lambda n: names[n])
         return gr.update(choices=ordered, value=ordered)

@@ -29,7 +29,9 @@ from ..tasks import activate
 from .distributed import DistContext
 from .trainer import OptimConfig, Trainer
 
-__all__ = ["MAX_CLASSES", "ScribbleError", "ScribbleResult", "check_labels", "fit_scribbles", "predict_seg"]
+__all__ = [
+    "MAX_CLASSES", "ScribbleError", "ScribbleResult", "check_labels", "fit_scribbles", "predict_seg", "uncertainty",
+]
 
 MAX_CLASSES = 10
 TABLE_LIMIT = 32_000_000  # floats (128 MB): above this many, labelled hypercolumns are not precomputed
@@ -113,6 +115,14 @@ def predict_seg(model: PixelNet, features: Mapping[str, torch.Tensor], size: tup
     finally:
         model.train(was)
     return y[0].float().cpu().numpy()
+
+
+def uncertainty(probs: np.ndarray) -> np.ndarray:
+    """Normalised entropy of ``(K, H, W)`` class probabilities: ``(H, W)`` in [0, 1] (1 = all classes equal),
+    i.e. where painting more strokes would help most."""
+    p = np.clip(np.asarray(probs, dtype=np.float64), 1e-12, 1.0)
+    h = -(p * np.log(p)).sum(0) / np.log(max(p.shape[0], 2))
+    return np.clip(h, 0.0, 1.0).astype(np.float32)
 
 
 def fit_scribbles(
