@@ -66,3 +66,48 @@ def test_upload_click_and_inspect(tmp_path: Path) -> None:
             browser.close()
     finally:
         demo.close()
+
+
+def test_teach_two_strokes_and_train(tmp_path: Path) -> None:
+    """Paint one stroke of each of two classes on the Teach canvas, train, and get a segmentation back."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    demo = build_demo(tiny_explorer(tmp_path))
+    launch(demo, host="127.0.0.1", port=None, prevent_thread_lock=True)
+    inputs = write_inputs(tmp_path / "inputs")
+    try:
+        with sync_api.sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            page = browser.new_page(viewport={"width": 1280, "height": 1000})
+            page.goto(demo.local_url, wait_until="domcontentloaded")
+            page.locator("#image-in input[type=file]").set_input_files(str(inputs["good.png"]))
+            page.locator("#clickable img").wait_for(state="visible", timeout=30_000)
+            page.get_by_role("tab", name="Teach").click()
+            canvas = page.locator("#teach-canvas canvas").first
+            canvas.wait_for(state="visible", timeout=30_000)
+            canvas.scroll_into_view_if_needed()
+            page.wait_for_timeout(1000)  # the background image is drawn on the canvas
+            box = canvas.bounding_box()
+            assert box is not None
+
+            def stroke(y: float, x0: float, x1: float) -> None:
+                page.mouse.move(box["x"] + x0 * box["width"], box["y"] + y * box["height"])
+                page.mouse.down()
+                page.mouse.move(box["x"] + x1 * box["width"], box["y"] + y * box["height"], steps=8)
+                page.mouse.up()
+
+            stroke(0.2, 0.2, 0.35)
+            page.locator('#teach-canvas button[aria-label="Color"]').click()
+            page.locator("#teach-canvas menu.swatch button.color").nth(1).click()
+            stroke(0.8, 0.6, 0.85)
+            page.locator("#teach-train").click()
+            status = page.locator("#teach-status")
+            status.get_by_text("Trained").wait_for(timeout=60_000)
+            assert re.search(r"object \d+, background \d+", status.inner_text()), status.inner_text()
+            page.wait_for_function(
+                "() => { const i = document.querySelector('#teach-seg img');"
+                " return i && i.complete && i.naturalWidth > 0; }",
+                timeout=30_000,
+            )
+            browser.close()
+    finally:
+        demo.close()
