@@ -32,16 +32,19 @@ from PIL import Image  # noqa: E402
 
 from bench._measure import ROOT, write_json  # noqa: E402
 from demo.app import ExplorerApp, build_explorer  # noqa: E402
+from pixelnet.engine.cli import HelpFormatter  # noqa: E402
 
 
 def get_args_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description="Explorer latency benchmark (predict and inspect)")
-    p.add_argument("--model", action="append", default=[], metavar="DIR", help="model directory (as the app)")
+    p = argparse.ArgumentParser(description="Explorer latency benchmark (predict and inspect)",
+                                formatter_class=HelpFormatter)
+    p.add_argument("--model", action="append", default=[], metavar="DIR",
+                   help="model directory (as the app; repeatable)")
     p.add_argument("--size", type=int, default=512, help="square test image side")
     p.add_argument("--reps", type=int, default=5, help="predict repetitions (new image each)")
     p.add_argument("--clicks", type=int, default=20, help="inspector clicks")
-    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (default: 0, torch's choice)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, mps or auto")
     p.add_argument("--multiscale-reps", type=int, default=3, help="predict repetitions with scales 0.5, 1, 1.5")
     p.add_argument("--e2e-reps", type=int, default=5,
                    help="predict calls through the served app with gradio_client (0: skip)")

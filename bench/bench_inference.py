@@ -45,6 +45,7 @@ from bench._measure import (  # noqa: E402
 from pixelnet import BACKBONES, TASKS, ModelConfig, PixelNet, build_backbone, build_model  # noqa: E402
 from pixelnet.data import SYNTH_CLASSES  # noqa: E402
 from pixelnet.dense import first_layer_macs  # noqa: E402
+from pixelnet.engine.cli import HelpFormatter  # noqa: E402
 from pixelnet.heads import MLPHead  # noqa: E402
 from pixelnet.predictor import Predictor  # noqa: E402
 
@@ -55,7 +56,7 @@ def ints(text: str) -> list[int]:
 
 def get_args_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description="Dense three-task inference: backbone vs heads, GFLOP/s, memory",
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=HelpFormatter)
     p.add_argument("--backbones", default="efficientnet_lite0,vgg16", help="comma-separated backbone names")
     p.add_argument("--sizes", type=ints, default=[256, 512, 1024], help="square image sides to time")
     p.add_argument("--mem-size", type=int, default=2048, help="side of the peak-memory run (0: skip)")
@@ -63,7 +64,7 @@ def get_args_parser() -> argparse.ArgumentParser:
                    help="MLP width when assets/models/*/config.json does not give the shipped widths")
     p.add_argument("--models-dir", default=str(ROOT / "assets" / "models"), help="shipped model folders")
     p.add_argument("--reps", type=int, default=1, help="timed predictions per size (median; after a warm-up)")
-    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (default: 0, torch's choice)")
     p.add_argument("--json", metavar="PATH", help="write the results as JSON")
     p.add_argument("--worker", help=argparse.SUPPRESS)  # internal: peak-memory run, JSON payload
     return p

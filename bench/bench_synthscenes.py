@@ -20,21 +20,22 @@ from PIL import Image
 
 from pixelnet.data.synth_gallery import gallery, save_example
 from pixelnet.data.synthscenes import SYNTH_CLASSES, SYNTH_SPLITS, render_scene
+from pixelnet.engine.cli import HelpFormatter
 
 GALLERY_SEEDS = (2_000_001, 2_000_004, 2_000_007, 2_000_012)  # from the test split
 EXAMPLE_SEEDS = (2_000_002, 2_000_005, 2_000_009)
 
 
 def get_args_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", type=int, nargs=2, default=(256, 256), metavar=("H", "W"))
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=HelpFormatter)
+    parser.add_argument("--size", type=int, nargs=2, default=(256, 256), metavar=("H", "W"), help="scene size")
     parser.add_argument("--scenes", type=int, default=20, help="scenes per timed run (0 skips the benchmark)")
     parser.add_argument("--runs", type=int, default=3, help="timed runs; the median is reported")
     parser.add_argument("--no-noise", action="store_true", help="render without sensor noise")
     parser.add_argument("--no-blur", action="store_true", help="render without blur")
     parser.add_argument("--json", type=Path, default=None, help="write the results here")
     parser.add_argument("--class-stats", type=int, default=0, metavar="N",
-                        help="also report class pixel frequencies over the first N train scenes (at 128x128)")
+                        help="also report class pixel frequencies over the first N train scenes (at 128x128; 0: skip)")
     parser.add_argument("--gallery", type=Path, default=None, help="write the gallery PNG here")
     parser.add_argument("--examples", type=Path, default=None, help="write demo example PNG/NPZ files here")
     return parser

@@ -35,6 +35,7 @@ import torch.nn.functional as F  # noqa: E402
 
 from bench._measure import MemoryMeter, machine_info, median_time, run_isolated, write_json  # noqa: E402
 from pixelnet import ModelConfig, PixelNet, build_model  # noqa: E402
+from pixelnet.engine.cli import HelpFormatter  # noqa: E402
 
 MODES = ("sampled", "dense")
 HEADS = ("mlp", "linear")
@@ -46,18 +47,18 @@ PAPER = {  # Table 3: memory (MB) and updates/s of a 224 x 224 image, taps conv{
 
 def get_args_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description="Training step: sampled vs dense hypercolumns (Table 3)",
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=HelpFormatter)
     p.add_argument("--heads", default="mlp,linear", help="comma-separated heads: mlp, linear")
     p.add_argument("--mlp-width", type=int, default=1024, help="MLP hidden width (paper: 4096), two layers")
-    p.add_argument("--taps", default="conv1_2,conv3_3,conv5_3")
+    p.add_argument("--taps", default="conv1_2,conv3_3,conv5_3", help="comma-separated VGG-16 taps")
     p.add_argument("--size", type=int, default=224, help="square image side")
     p.add_argument("--pixels", type=int, default=2000, help="sampled pixels (sampled mode)")
     p.add_argument("--classes", type=int, default=60, help="outputs K (PASCAL-Context: 59 + background)")
     p.add_argument("--vgg-width", type=float, default=1.0, help="VGG channel multiplier (1 = VGG-16)")
     p.add_argument("--steps", type=int, default=3, help="measured steps per mode")
     p.add_argument("--warmup", type=int, default=1, help="unmeasured steps before the baseline")
-    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (default: 0, torch's choice)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or mps")
     p.add_argument("--json", metavar="PATH", help="write the results as JSON")
     p.add_argument("--worker", help=argparse.SUPPRESS)  # internal: one measurement, JSON payload
     return p

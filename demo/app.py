@@ -31,6 +31,7 @@ from demo.explorer import Explorer  # noqa: E402
 from demo.gradio_compat import SafeGallery, SafeImage  # noqa: E402
 from demo.models import REPO, ModelBank, discover_models  # noqa: E402
 from demo.tabs import inspector, predict, samplers, tap_maps, teach  # noqa: E402
+from pixelnet.engine.cli import HelpFormatter  # noqa: E402
 from pixelnet.image import ImageError  # noqa: E402
 from pixelnet.tasks import TASKS  # noqa: E402
 
@@ -120,9 +121,9 @@ def launch(
 
 
 def get_args_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description="PixelNet Explorer (Gradio app)", add_help=True)
-    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: local only)")
-    p.add_argument("--port", type=int, default=7860)
+    p = argparse.ArgumentParser(description="PixelNet Explorer (Gradio app)", formatter_class=HelpFormatter)
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, local only)")
+    p.add_argument("--port", type=int, default=7860, help="port to serve on")
     p.add_argument(
         "--model",
         action="append",
@@ -140,7 +141,7 @@ def get_args_parser() -> argparse.ArgumentParser:
         "--threads",
         type=int,
         default=0,
-        help="torch CPU threads (0: torch's default; 1 is faster on a busy machine)",
+        help="torch CPU threads (default: 0, torch's choice; 1 is faster on a busy machine)",
     )
     return p
 

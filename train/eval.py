@@ -21,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-from pixelnet.engine.cli import UsageError, run_cli
+from pixelnet.engine.cli import HelpFormatter, UsageError, run_cli
 from pixelnet.engine.config import parse_args
 from pixelnet.engine.datasets import EVAL_SPLITS, dataset_class_names, open_dataset
 from pixelnet.engine.evaluate import evaluate, format_metrics
@@ -42,20 +42,20 @@ def ints(text: str) -> list[int]:
 
 def get_args_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=HelpFormatter)
     p.add_argument("--config", help="YAML file of option defaults (command-line flags win)")
     p.add_argument("--model", help="model folder (model.safetensors + config.json), e.g. runs/NAME")
-    p.add_argument("--data", choices=DATASETS, default="synth")
+    p.add_argument("--data", choices=DATASETS, default="synth", help="evaluation dataset")
     p.add_argument("--data-root", help="dataset folder (real datasets)")
     p.add_argument("--normal-signs", type=ints, default=None,
                    help="NYUv2: per-axis signs x,y,z applied to the stored normals, e.g. --normal-signs=-1,1,1, "
                    "when the files' frame differs from ours (x right, y down, z towards the camera)")
-    p.add_argument("--split", default=None, help="default: the benchmark split of the dataset")
+    p.add_argument("--split", default=None, help="split evaluated (default: the benchmark split of the dataset)")
     p.add_argument("--scales", type=floats, default=[1.0], help="test scales averaged, e.g. 0.5,1,1.5")
-    p.add_argument("--limit", type=int, default=None, help="evaluate the first N images")
+    p.add_argument("--limit", type=int, default=None, help="evaluate the first N images (default: all)")
     p.add_argument("--seed", type=int, default=0, help="SynthScenes: first scene of the split")
     p.add_argument("--synth-size", type=ints, default=[256, 256], help="SynthScenes image size H,W (or S)")
-    p.add_argument("--device", default="auto")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
     p.add_argument("--max-side", type=int, default=1024, help="predictor size limit (results at full size)")
     p.add_argument("--json", help="write the metrics to this JSON file")
     p.add_argument("--quiet", action="store_true", help="no progress line")

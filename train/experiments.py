@@ -59,6 +59,7 @@ from pixelnet.engine import (  # noqa: E402
     init_distributed,
     step_loader,
 )
+from pixelnet.engine.cli import HelpFormatter  # noqa: E402
 from pixelnet.engine.progress import read_log  # noqa: E402
 
 FINDINGS = ("T1", "T2", "T3", "T4", "T15")
@@ -107,15 +108,15 @@ class InMemory(Dataset):
 
 def get_args_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description="PixelNet's analysis findings (Tables 1-4, 11, 15) on SynthScenes",
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=HelpFormatter)
     p.add_argument("--only", default=",".join(FINDINGS), help=f"comma-separated findings from {FINDINGS}")
     p.add_argument("--out", default=str(ROOT / "runs" / "experiments"), help="output folder")
     p.add_argument("--quick", action="store_true", help="tiny settings (seconds; checks the mechanics only)")
     p.add_argument("--t3-json", default=str(ROOT / "runs" / "bench" / "train_step.json"),
                    help="bench/bench_train_step.py JSON for T3 (measured small when absent)")
-    p.add_argument("--iters", type=int, default=None, help="override the steps of T2/T4/T15 runs")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    p.add_argument("--iters", type=int, default=None, help="steps of the T2/T4/T15 runs (default: 100; 2 with --quick)")
+    p.add_argument("--seed", type=int, default=0, help="seed of every run")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (default: 0, torch's choice)")
     return p
 
 

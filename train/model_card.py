@@ -20,6 +20,7 @@ import numpy as np
 from PIL import Image
 
 from pixelnet.data import SynthScenes
+from pixelnet.engine.cli import HelpFormatter
 from pixelnet.engine.evaluate import evaluate
 from pixelnet.image import load_image
 from pixelnet.io import load_model, load_models
@@ -32,13 +33,13 @@ SLICE = {"seg": 3, "normals": 3, "edges": 2}  # scenes of the regression slice (
 
 def get_args_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=HelpFormatter)
     p.add_argument("--models", default="assets/models", help="folder with seg/, normals/, edges/")
     p.add_argument("--examples", default="assets/examples", help="folder of example photos (*.jpg)")
-    p.add_argument("--figure", default="docs/default_models_examples.jpg")
+    p.add_argument("--figure", default="docs/default_models_examples.jpg", help="example figure written")
     p.add_argument("--size", type=int, default=256, help="SynthScenes size of the regression slice")
     p.add_argument("--seed", type=int, default=0, help="first test scene of the regression slice")
-    p.add_argument("--skip-regression", action="store_true")
+    p.add_argument("--skip-regression", action="store_true", help="only the figure, no SynthScenes metrics")
     return p
 
 

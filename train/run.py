@@ -27,7 +27,7 @@ from pixelnet import BACKBONES, ModelConfig, build_model
 from pixelnet.engine.augment import Augment
 from pixelnet.engine.batching import TrainSamples, step_loader
 from pixelnet.engine.checkpoint import CheckpointError, load_checkpoint, restore_rng_state
-from pixelnet.engine.cli import UsageError, run_cli
+from pixelnet.engine.cli import HelpFormatter, UsageError, run_cli
 from pixelnet.engine.config import parse_args, write_resolved_config
 from pixelnet.engine.datasets import VAL_SPLITS, dataset_class_names, open_dataset
 from pixelnet.engine.distributed import cleanup, init_distributed
@@ -65,7 +65,7 @@ def names(text: str) -> list[str]:
 
 def get_args_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], add_help=True,
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=HelpFormatter)
     p.add_argument("--config", help="YAML file of option defaults (command-line flags win)")
     g = p.add_argument_group("task and data")
     g.add_argument("--task", choices=TASKS, help="task to train (required)")
@@ -74,16 +74,17 @@ def get_args_parser() -> argparse.ArgumentParser:
     g.add_argument("--normal-signs", type=ints, default=None,
                    help="NYUv2: per-axis signs x,y,z applied to the stored normals, e.g. --normal-signs=-1,1,1, "
                    "when the files' frame differs from ours (x right, y down, z towards the camera)")
-    g.add_argument("--train-split", default="train")
+    g.add_argument("--train-split", default="train", help="split trained on")
     g.add_argument("--val-split", default=None, help="split validated on (default: per dataset)")
     g.add_argument("--synth-size", type=ints, default=[256, 256], help="SynthScenes size H,W (or S)")
-    g.add_argument("--synth-length", type=int, default=None, help="number of SynthScenes training scenes")
+    g.add_argument("--synth-length", type=int, default=None,
+                   help="number of SynthScenes training scenes (default: the whole split, 1,000,000)")
     g = p.add_argument_group("model")
-    g.add_argument("--backbone", choices=sorted(BACKBONES), default="efficientnet_lite0")
+    g.add_argument("--backbone", choices=sorted(BACKBONES), default="efficientnet_lite0", help="feature extractor")
     g.add_argument("--taps", type=names, default=None, help="comma-separated tap names (default: all)")
-    g.add_argument("--head", choices=("mlp", "linear"), default="mlp")
+    g.add_argument("--head", choices=("mlp", "linear"), default="mlp", help="per-pixel head")
     g.add_argument("--mlp-width", type=ints, default=[4096], help="MLP hidden width(s); one = two layers")
-    g.add_argument("--dropout", type=float, default=0.5)
+    g.add_argument("--dropout", type=float, default=0.5, help="dropout of the MLP head")
     g.add_argument("--linear-bn", action="store_true", help="batch norm on the taps of the linear head")
     g.add_argument("--backbone-width", type=float, default=None, help="VGG channel multiplier (small models)")
     g.add_argument("--fc-channels", type=int, default=None, help="VGG fc6/fc7 channels (before width)")
@@ -94,7 +95,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     g.add_argument("--freeze-backbone", action="store_true", help="train the head only (BN stats frozen)")
     g = p.add_argument_group("sampling and augmentation")
     g.add_argument("--images-per-batch", type=int, default=5, help="images per step and process")
-    g.add_argument("--pixels-per-image", type=int, default=2000)
+    g.add_argument("--pixels-per-image", type=int, default=2000, help="pixels sampled per image and step")
     g.add_argument("--sampler", choices=SAMPLERS, default=None,
                    help="pixel sampler (default: uniform; biased for edges, as in the paper's Table 15)")
     g.add_argument("--pos-fraction", type=float, default=0.5, help="edge fraction of the biased sampler")
@@ -103,14 +104,15 @@ def get_args_parser() -> argparse.ArgumentParser:
     g.add_argument("--no-flip", dest="flip", action="store_false", help="no random horizontal flips")
     g.add_argument("--jitter", type=float, default=0.0, help="colour jitter strength (0.2 = +-20%%)")
     g = p.add_argument_group("optimisation")
-    g.add_argument("--lr", type=float, default=1e-3)
-    g.add_argument("--momentum", type=float, default=0.9)
-    g.add_argument("--weight-decay", type=float, default=5e-4)
-    g.add_argument("--lr-steps", type=ints, default=[], help="steps (epochs with --epochs) of 10x lr decay")
-    g.add_argument("--lr-gamma", type=float, default=0.1)
+    g.add_argument("--lr", type=float, default=1e-3, help="SGD learning rate")
+    g.add_argument("--momentum", type=float, default=0.9, help="SGD momentum")
+    g.add_argument("--weight-decay", type=float, default=5e-4, help="L2 weight decay")
+    g.add_argument("--lr-steps", type=ints, default=[],
+                   help="steps (epochs with --epochs) of lr decay by --lr-gamma (default: none, constant lr)")
+    g.add_argument("--lr-gamma", type=float, default=0.1, help="lr factor at each of --lr-steps")
     g.add_argument("--head-lr-mult", type=float, default=1.0, help="lr multiplier of the head (e.g. 10)")
     n = g.add_mutually_exclusive_group()
-    n.add_argument("--iters", type=int, default=None, help="training steps (default 10000)")
+    n.add_argument("--iters", type=int, default=None, help="training steps (default: 10000)")
     n.add_argument("--epochs", type=float, default=None, help="training length in epochs")
     g = p.add_argument_group("run")
     g.add_argument("--out", help="run folder (required)")
@@ -119,7 +121,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     g.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
     g.add_argument("--amp", action=argparse.BooleanOptionalAction, default=True,
                    help="float16 mixed precision (CUDA only)")
-    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--seed", type=int, default=0, help="seed of the data order, sampling and initialisation")
     g.add_argument("--workers", type=int, default=2, help="data-loading processes per training process")
     g.add_argument("--threads", type=int, default=None, help="CPU threads of torch (default: torch's choice)")
     g.add_argument("--ckpt-every", type=int, default=500, help="checkpoint interval (steps)")
@@ -127,7 +129,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     g.add_argument("--val-limit", type=int, default=20, help="validation images")
     g.add_argument("--no-val", dest="val", action="store_false", help="no validation")
     g.add_argument("--log-every", type=int, default=10, help="log-line interval when not on a terminal")
-    g.add_argument("--tensorboard", action=argparse.BooleanOptionalAction, default=True)
+    g.add_argument("--tensorboard", action=argparse.BooleanOptionalAction, default=True,
+                   help="TensorBoard logs in OUT/tb")
     return p
 
 

@@ -15,7 +15,7 @@ TensorBoard, console), :mod:`~pixelnet.engine.config` (YAML defaults),
 from .augment import Augment
 from .batching import TrainSamples, collate, gather_targets, step_loader
 from .checkpoint import CheckpointError, atomic_save, capture_rng_state, load_checkpoint, restore_rng_state
-from .cli import UsageError, run_cli
+from .cli import HelpFormatter, UsageError, run_cli
 from .config import ConfigError, apply_yaml_defaults, parse_args, write_resolved_config
 from .distributed import DistContext, init_distributed
 from .evaluate import METRIC_KEYS, evaluate, format_metrics, predict_full_size
@@ -27,7 +27,7 @@ from .trainer import NonFiniteLossError, OptimConfig, Trainer
 __all__ = [
     "METRIC_KEYS", "apply_yaml_defaults", "atomic_save", "Augment", "capture_rng_state", "CheckpointError",
     "collate", "ConfigError", "DataOrder", "derive_seed", "DistContext", "evaluate", "fit", "fit_scribbles",
-    "FitResult", "format_metrics", "gather_targets", "init_distributed", "load_checkpoint",
+    "FitResult", "format_metrics", "gather_targets", "HelpFormatter", "init_distributed", "load_checkpoint",
     "NonFiniteLossError", "OptimConfig", "parse_args", "predict_full_size", "predict_seg",
     "restore_rng_state", "run_cli", "ScribbleError", "ScribbleResult", "step_loader", "StepBatches",
     "Trainer", "TrainingStopped", "TrainSamples", "UsageError", "write_resolved_config",

@@ -1,5 +1,6 @@
 """The error boundary of the command-line tools: expected failures become one line on
-stderr and a non-zero exit status, never a traceback.
+stderr and a non-zero exit status, never a traceback. Also their shared ``--help`` layout
+(:class:`HelpFormatter`: every option states its real default once).
 
 Expected failures are the user's to fix: a wrong path, a dataset with missing files, an
 incompatible checkpoint, a bad option or config file, a run that diverged. Anything else
@@ -11,6 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from typing import Any
 
 from ..data import DatasetError
 from ..io import ModelFileError
@@ -18,7 +20,7 @@ from .checkpoint import CheckpointError
 from .config import ConfigError
 from .fit import TrainingStopped
 
-__all__ = ["EXPECTED_ERRORS", "UsageError", "run_cli"]
+__all__ = ["EXPECTED_ERRORS", "HelpFormatter", "UsageError", "default_text", "run_cli"]
 
 
 class UsageError(ValueError):
@@ -51,3 +53,53 @@ def run_cli(main: Callable[[argparse.Namespace], int | None], args: argparse.Nam
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr, flush=True)
         return 130
+
+
+def default_text(action: argparse.Action) -> str | None:
+    """How ``--help`` shows the default of ``action``, or None when there is nothing to show.
+
+    Flags (no value) show nothing when off by default and ``(default)`` when the flag's effect is
+    already the default (``--pretrained`` beside ``--scratch``); ``--x/--no-x`` pairs show ``on``
+    or ``off``; lists show as they are typed (``256,256``, or ``256 256`` for ``nargs``); unset
+    (None) and empty defaults show nothing, so their help text says what happens instead.
+    """
+    default = action.default
+    if default is None or default is argparse.SUPPRESS or not action.option_strings:
+        return None
+    if isinstance(action, argparse.BooleanOptionalAction):
+        return "on" if default else "off"
+    if action.nargs == 0:  # store_true / store_false / store_const / append_const / count
+        return "" if default == getattr(action, "const", object()) else None
+    if isinstance(default, (list, tuple)):
+        if not default:
+            return None
+        sep = " " if action.nargs not in (None, "?") else ","
+        return sep.join(_plain_value(v) for v in default)
+    if isinstance(default, str) and not default:
+        return None
+    return _plain_value(default)
+
+
+def _plain_value(v: Any) -> str:
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """``--help`` that states every option's real default once.
+
+    Unlike :class:`argparse.ArgumentDefaultsHelpFormatter` it never prints ``(default: True)``
+    for a flag that is off by default (``--scratch``, ``--no-flip``), never ``(default: None)``,
+    and adds nothing when the help text already says ``default`` itself (see
+    :func:`default_text` for how values are shown).
+    """
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        help_text = action.help or ""
+        if "default" in help_text.lower():  # written by hand, e.g. "(default: per dataset)"
+            return help_text
+        text = default_text(action)
+        if text is None:
+            return help_text
+        text = text.replace("%", "%%")  # help strings are %-formatted
+        suffix = "(default)" if text == "" else f"(default: {text})"
+        return f"{help_text} {suffix}" if help_text else suffix
