@@ -31,6 +31,7 @@ from demo.explorer import Explorer  # noqa: E402
 from demo.gradio_compat import SafeGallery, SafeImage  # noqa: E402
 from demo.models import REPO, ModelBank, discover_models  # noqa: E402
 from demo.tabs import inspector, predict, samplers, tap_maps, teach  # noqa: E402
+from demo.taught import TaughtStore  # noqa: E402
 from pixelnet.engine.cli import HelpFormatter  # noqa: E402
 from pixelnet.image import ImageError  # noqa: E402
 from pixelnet.tasks import TASKS  # noqa: E402
@@ -52,17 +53,18 @@ class ExplorerApp(
     """
 
 
-def build_demo(explorer: Explorer, *, queue_size: int = 64) -> gr.Blocks:
+def build_demo(explorer: Explorer, *, queue_size: int = 64, taught: TaughtStore | None = None) -> gr.Blocks:
     """The explorer UI over ``explorer`` (nothing is launched).
 
     Args:
         explorer: sessions and model choices (see :class:`demo.explorer.Explorer`).
         queue_size: maximum number of queued requests (more are refused, not buffered).
+        taught: the per-session store of taught heads (default: 16 sessions, 4 heads each).
 
     Returns:
         The ``gr.Blocks`` app, with API endpoints ``predict``, ``inspect`` and ``teach``.
     """
-    app = ExplorerApp(explorer)
+    app = ExplorerApp(explorer, taught=taught)
     bank = explorer.bank
     defaults_loaded = [explorer.run(bank.get, task) for task in TASKS if task in bank.choices]  # model thread
     default_session_taps = sorted(
@@ -136,6 +138,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--max-file-size", default=MAX_FILE_SIZE, help="upload limit, e.g. 20mb")
     p.add_argument("--queue-size", type=int, default=64, help="maximum queued requests")
+    p.add_argument("--taught-sessions", type=int, default=16,
+                   help="browser sessions whose taught heads are kept (least recently used are dropped)")
     p.add_argument("--device", default="cpu", help="cpu, cuda, mps or auto")
     p.add_argument(
         "--threads",
@@ -176,7 +180,7 @@ def main(args: argparse.Namespace) -> None:
         torch.set_num_threads(args.threads)
     explorer = build_explorer(models=args.model, max_side=args.max_side, device=args.device)
     launch(
-        build_demo(explorer, queue_size=args.queue_size),
+        build_demo(explorer, queue_size=args.queue_size, taught=TaughtStore(max_sessions=args.taught_sessions)),
         host=args.host,
         port=args.port,
         max_file_size=args.max_file_size,
