@@ -1,0 +1,38 @@
+"""Reference models the paper compares PixelNet with, loadable by name like a model.
+
+``load_reference("hed")`` returns a module with ``task`` and ``predictor(device=, max_side=)``;
+the predictor has the :class:`pixelnet.Predictor` interface (``set_image``, ``predict``), so
+evaluation (:func:`pixelnet.engine.evaluate.evaluate`), batch prediction and the explorer run
+it as they run a PixelNet edges model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from .hed import HED, HED_SIDES, HEDPredictor, build_hed, load_hed_side_state
+
+__all__ = ["HED", "HED_SIDES", "HEDPredictor", "REFERENCE_MODELS", "build_hed", "load_hed_side_state", "load_reference"]
+
+REFERENCE_MODELS: dict[str, tuple[Callable[[], HED], str]] = {
+    "hed": (build_hed, "HED (reference, BSDS)"),
+}
+"""Name -> (builder with its pretrained weights, label for menus)."""
+
+
+def load_reference(name: str, *, device: str | torch.device = "cpu") -> HED:
+    """Build a reference model with its published weights, in eval mode.
+
+    Args:
+        name: one of :data:`REFERENCE_MODELS` (``"hed"``).
+        device: where to put it.
+
+    Raises:
+        ValueError: for an unknown name.
+        FileNotFoundError: when its weights package is not installed.
+    """
+    if name not in REFERENCE_MODELS:
+        raise ValueError(f"unknown reference model {name!r}; choose from {sorted(REFERENCE_MODELS)}")
+    return REFERENCE_MODELS[name][0]().to(device).eval()
