@@ -32,7 +32,7 @@ from typing import Literal
 
 import torch
 
-from .hypercolumn import interp_weights, sample_hypercolumns
+from .hypercolumn import interp_weights
 from .taps import TapInfo, parse_taps
 
 __all__ = [
@@ -76,6 +76,14 @@ class _Axis:
         i0, i1, w = interp_weights(pos, cells, tap.stride, tap.offset)
         return _Axis(i0, i1, 1 - w, w)
 
+    def matrix(self, cells: int) -> torch.Tensor:
+        """The dense ``(n, cells)`` float64 interpolation matrix."""
+        a = torch.zeros(len(self.i0), cells, dtype=torch.float64)
+        rows = torch.arange(len(self.i0))
+        a.index_put_((rows, self.i0), self.w0.double(), accumulate=True)
+        a.index_put_((rows, self.i1), self.w1.double(), accumulate=True)
+        return a
+
     def part(self, sl: slice) -> _Axis:
         return _Axis(self.i0[sl], self.i1[sl], self.w0[sl], self.w1[sl])
 
@@ -92,19 +100,20 @@ def _apply(z: torch.Tensor, ax: _Axis, dim: int) -> torch.Tensor:
     shape = [1] * z.ndim
     shape[dim] = -1
     w0, w1 = ax.w0.to(z).view(shape), ax.w1.to(z).view(shape)
-    out = z.index_select(dim, ax.i0.to(z.device)) * w0
+    out = z.index_select(dim, ax.i0.to(z.device)).mul_(w0)
     if bool((ax.w1 != 0).any()):
-        out += z.index_select(dim, ax.i1.to(z.device)) * w1
+        out.addcmul_(z.index_select(dim, ax.i1.to(z.device)), w1)
     return out
 
 
 def _resample(z: torch.Tensor, ay: _Axis, ax: _Axis) -> torch.Tensor:
     """``(K, h, w)`` cells -> ``(K, R, W')`` at the positions of ``ay`` (rows) and ``ax`` (columns).
-    Only the cell rows the band needs are touched."""
+    Only the cell rows the band needs are touched. Columns are resampled first, at tap-row
+    resolution (a gather along the contiguous axis is the slow one), then whole rows are gathered."""
     lo, hi = int(ay.i0.min()), int(ay.i1.max())
     band = z[:, lo : hi + 1]
     ay = _Axis(ay.i0 - lo, ay.i1 - lo, ay.w0, ay.w1)
-    return _apply(_apply(band, ay, 1), ax, 2)
+    return _apply(_apply(band, ax, 2), ay, 1)
 
 
 def _pixel_moments_axis(n_pixels: int, cells: int, tap: TapInfo) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -213,6 +222,7 @@ class DenseHypercolumns:
             self.maps[t.name] = f.float()
         self._norms: dict[tuple[str, int], torch.Tensor] = {}  # (tap, stride) -> (H', W') squared norms
         self._moments: dict[str, TapMoments] | None = None
+        self._rows: dict[str, torch.Tensor] = {}  # name -> (h_t * w_t, C_t) for gathers
 
     @classmethod
     def from_predictor(cls, predictor: object, task: str | None = None, taps: str | Sequence[str] | None = None, *,
@@ -263,6 +273,7 @@ class DenseHypercolumns:
         sub = DenseHypercolumns(self.maps, [t for t in self.taps if t.name in names], self.size,
                                 space=self.space, budget_mb=self.budget_mb)
         sub._norms = {k: v for k, v in self._norms.items() if k[0] in names}
+        sub._rows = self._rows  # same maps, same row copies
         if self._moments is not None:
             sub._moments = {n: self._moments[n] for n in names}
         return sub
@@ -280,8 +291,19 @@ class DenseHypercolumns:
         if len(yx) and (bool((yx < 0).any()) or bool((yx[:, 0] >= self.size[0]).any())
                         or bool((yx[:, 1] >= self.size[1]).any())):
             raise ValueError(f"pixel outside the {self.size[0]}x{self.size[1]} image")
-        coords = torch.cat([torch.zeros(len(yx), 1, dtype=torch.long), yx], 1)
-        return sample_hypercolumns({n: m[None] for n, m in self.maps.items()}, self.taps, coords)
+        out = []
+        for t in self.taps:  # sample_tap's formula, gathering contiguous rows of a (h*w, C) copy
+            f = self.maps[t.name]
+            if t.name not in self._rows:
+                self._rows[t.name] = f.permute(1, 2, 0).reshape(-1, t.channels).contiguous()
+            rows, w = self._rows[t.name], f.shape[2]
+            y0, y1, wy = interp_weights(yx[:, 0], f.shape[1], t.stride, t.offset)
+            x0, x1, wx = interp_weights(yx[:, 1], w, t.stride, t.offset)
+            wy, wx = wy[:, None], wx[:, None]
+            top = torch.lerp(rows[y0 * w + x0], rows[y0 * w + x1], wx)
+            bottom = torch.lerp(rows[y1 * w + x0], rows[y1 * w + x1], wx)
+            out.append(torch.lerp(top, bottom, wy))
+        return torch.cat(out, 1)
 
     def sample(self, n: int, *, seed: int = 0) -> torch.Tensor:
         """``(N, 2)`` pixel coordinates ``(y, x)``: every pixel if ``n >= H * W``, else ``n`` drawn
@@ -479,7 +501,7 @@ def top_matches(maps: Mapping[str, torch.Tensor], k: int = 5, *, key: str = HYPE
 
 
 # ---- PCA -------------------------------------------------------------------------------
-def pca(x: torch.Tensor, k: int = 3, *, seed: int = 0, exact_below: int = 256, iters: int = 6,
+def pca(x: torch.Tensor, k: int = 3, *, seed: int = 0, exact_below: int = 256, iters: int = 4,
         oversample: int = 10) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Principal components of rows ``x``.
 
@@ -498,8 +520,9 @@ def pca(x: torch.Tensor, k: int = 3, *, seed: int = 0, exact_below: int = 256, i
     n, c = x.shape
     k = min(k, n, c)
     mean = x.mean(0)
-    xc = (x - mean).double()
+    xc = x - mean
     if c <= exact_below:
+        xc = xc.double()
         evals, evecs = torch.linalg.eigh(xc.T @ xc)  # ascending
         comps = evecs[:, -k:].flip(1).T
         sv = evals[-k:].flip(0).clamp_min(0).sqrt()
@@ -539,7 +562,7 @@ def _samples(images: Sequence[DenseHypercolumns], samples: int, seed: int) -> to
 
 
 def fit_pca(images: DenseHypercolumns | Sequence[DenseHypercolumns], taps: str | Sequence[str] | None = None, *,
-            samples: int = 4096, seed: int = 0) -> PCAModel:
+            samples: int = 2048, seed: int = 0) -> PCAModel:
     """Fit three principal components to the hypercolumns of ``samples`` pixels (shared among
     the images, so that one colour means the same feature in each).
 
@@ -607,8 +630,9 @@ def kmeans(x: torch.Tensor, k: int, *, seed: int = 0, iters: int = 50) -> torch.
         if torch.equal(new, labels):
             break
         labels = new
-        counts = torch.bincount(labels, minlength=k)
-        sums = torch.zeros_like(cent).index_add_(0, labels, x)
+        onehot = torch.nn.functional.one_hot(labels, k).T.to(x.dtype)  # (k, N): sums as one matrix product
+        counts = onehot.sum(1)
+        sums = onehot @ x
         empty = counts == 0
         cent = torch.where(empty[:, None], cent, sums / counts.clamp_min(1)[:, None])
         if bool(empty.any()):  # re-seed empty clusters at the points farthest from their centroid
@@ -634,8 +658,8 @@ class KMeansModel:
 
 
 def fit_kmeans(images: DenseHypercolumns | Sequence[DenseHypercolumns], k: int,
-               taps: str | Sequence[str] | None = None, *, samples: int = 4096, seed: int = 0,
-               iters: int = 50) -> KMeansModel:
+               taps: str | Sequence[str] | None = None, *, samples: int = 2048, seed: int = 0,
+               iters: int = 20) -> KMeansModel:
     """k-means of the hypercolumns of ``samples`` pixels (shared among the images).
 
     Args:
@@ -706,11 +730,7 @@ def segment_profile(image: DenseHypercolumns, labels: torch.Tensor, segment: int
     for t in image.taps:
         f = image.maps[t.name].double()
         ay, ax = _Axis.of(ys, f.shape[1], t), _Axis.of(xs, f.shape[2], t)
-        # splat: cell weights = A_yᵀ mask A_x
-        rows = torch.zeros(f.shape[1], len(xs), dtype=torch.float64)
-        rows.index_add_(0, ay.i0, mask * ay.w0.double()[:, None]).index_add_(0, ay.i1, mask * ay.w1.double()[:, None])
-        cells = torch.zeros(f.shape[1], f.shape[2], dtype=torch.float64)
-        cells.index_add_(1, ax.i0, rows * ax.w0.double()[None]).index_add_(1, ax.i1, rows * ax.w1.double()[None])
+        cells = ay.matrix(f.shape[1]).T @ mask @ ax.matrix(f.shape[2])  # splat: A_yᵀ mask A_x, (h_t, w_t)
         mu = torch.einsum("chw,hw->c", f, cells) / count
         means[t.name] = mu.float()
         m = moments[t.name]

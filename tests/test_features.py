@@ -112,6 +112,15 @@ def test_cross_image_similarity_uses_pooled_space_and_matches_naive() -> None:
         similarity_maps(a, 3, 4, target=b.select(["a", "b"]))
 
 
+def test_hypercolumns_at_pixels_equal_sample_hypercolumns() -> None:
+    hc = make("vgg")
+    yx = torch.tensor([[0, 0], [22, 28], [5, 17], [11, 3]])
+    ref = sample_hypercolumns({n: m[None] for n, m in hc.maps.items()}, hc.taps, torch.cat([torch.zeros(4, 1,
+                              dtype=torch.long), yx], 1))
+    torch.testing.assert_close(hc.at(yx), ref)
+    torch.testing.assert_close(hc.select(["b"]).at(yx), ref[:, 3:8])
+
+
 def test_top_matches_rank_the_whole_map_and_report_every_tap() -> None:
     hc = make("lite0")
     maps = similarity_maps(hc, 5, 6, stride=2)
