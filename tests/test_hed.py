@@ -216,3 +216,39 @@ def test_hed_predictor_interface(hed_model):
         load_reference("sobel")
     small = hed_model.predictor(device="cpu", max_side=32)
     assert small.predict(d["image"])["edges"].shape == (32, 24) and small.image_scale == 0.5
+
+
+# --- the CLIs -------------------------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _script(name: str):
+    spec = importlib.util.spec_from_file_location(f"pixelnet_hed_test_{name}", ROOT / "train" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_train_run_with_frozen_hed_bsds_backbone_saves_only_the_head(tmp_path, capsys):
+    from pixelnet.engine.cli import run_cli
+    from pixelnet.engine.config import parse_args
+    from pixelnet.io import read_model_meta
+
+    run = _script("run")
+    base = ["--task", "edges", "--data", "synth", "--synth-size", "48", "--backbone", "vgg16", "--mlp-width", "16",
+            "--images-per-batch", "1", "--pixels-per-image", "50", "--workers", "0", "--no-tensorboard",
+            "--threads", "1", "--no-val"]
+    argv = [*base, "--weights", "hed-bsds", "--freeze-backbone", "--iters", "1", "--out", str(tmp_path / "r")]
+    assert run_cli(run.main, parse_args(run.get_args_parser(), argv), prog="run.py") == 0
+    meta = read_model_meta(tmp_path / "r")
+    assert meta["backbone_weights"] == "pretrained"
+    assert meta["config"]["backbone_kwargs"] == {"weights": "hed-bsds"}
+    assert meta["config"]["taps"] == CONV_TAPS
+    model = load_model(tmp_path / "r")
+    np.testing.assert_array_equal(model.backbone.layers.conv5_3[0].bias.detach().numpy(),
+                                  read_hed_bsds_h5()["block5/layers/conv2d_2/vars/1"])
+    bad = [*base, "--backbone", "efficientnet_lite0", "--weights", "hed-bsds", "--out", str(tmp_path / "bad")]
+    assert run_cli(run.main, parse_args(run.get_args_parser(), bad), prog="run.py") == 1
+    assert "does not fit --backbone efficientnet_lite0" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()

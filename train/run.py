@@ -24,6 +24,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from pixelnet import BACKBONES, ModelConfig, build_model
+from pixelnet.backbones import BACKBONE_WEIGHTS
 from pixelnet.engine.augment import Augment
 from pixelnet.engine.batching import TrainSamples, step_loader
 from pixelnet.engine.checkpoint import CheckpointError, load_checkpoint, restore_rng_state
@@ -43,7 +44,7 @@ DEFAULT_SAMPLER = {"seg": "uniform", "normals": "uniform", "edges": "biased"}
 # options that define the model, the data or the optimiser: a checkpoint must match them to be
 # resumed (the schedule is restored from the checkpoint, so a changed one would be ignored)
 RESUME_MUST_MATCH = ("task", "data", "train_split", "synth_size", "synth_length", "backbone", "taps", "head",
-                     "mlp_width", "dropout", "linear_bn", "backbone_width", "fc_channels", "freeze_backbone",
+                     "mlp_width", "dropout", "linear_bn", "backbone_width", "fc_channels", "weights", "freeze_backbone",
                      "images_per_batch", "seed", "lr", "lr_steps", "lr_gamma", "head_lr_mult", "momentum",
                      "weight_decay")
 
@@ -89,8 +90,11 @@ def get_args_parser() -> argparse.ArgumentParser:
     g.add_argument("--backbone-width", type=float, default=None, help="VGG channel multiplier (small models)")
     g.add_argument("--fc-channels", type=int, default=None, help="VGG fc6/fc7 channels (before width)")
     w = g.add_mutually_exclusive_group()
+    g.add_argument("--weights", choices=sorted({w for ws in BACKBONE_WEIGHTS.values() for w in ws}), default=None,
+                   help="weight set of the backbone (default: imagenet); vgg16 also has hed-bsds, HED's "
+                   "offline VGG-16 conv1_1..conv5_3 (taps conv1_2..conv5_3, no fc6/fc7)")
     w.add_argument("--pretrained", dest="pretrained", action="store_true", default=True,
-                   help="start from ImageNet weights")
+                   help="start from the --weights set")
     w.add_argument("--scratch", dest="pretrained", action="store_false", help="random initialisation")
     g.add_argument("--freeze-backbone", action="store_true", help="train the head only (BN stats frozen)")
     g = p.add_argument_group("sampling and augmentation")
@@ -155,6 +159,11 @@ def check_args(args: argparse.Namespace) -> None:
                          f"it fits {list(SAMPLER_TASKS[args.sampler])}")
     if args.backbone.startswith("vgg") is False and (args.backbone_width or args.fc_channels):
         raise UsageError("--backbone-width/--fc-channels apply to the VGG backbones only")
+    if args.weights is not None and args.weights not in BACKBONE_WEIGHTS[args.backbone]:
+        raise UsageError(f"--weights {args.weights} does not fit --backbone {args.backbone}; "
+                         f"it has {list(BACKBONE_WEIGHTS[args.backbone])}")
+    if args.weights == "hed-bsds" and args.fc_channels:
+        raise UsageError("--fc-channels does not apply to --weights hed-bsds (HED's VGG-16 has no fc6/fc7)")
     if not args.scales or min(args.scales) <= 0:
         raise UsageError("--scales must be positive numbers")
     for flag in ("images_per_batch", "pixels_per_image", "ckpt_every", "val_limit"):
@@ -174,6 +183,8 @@ def model_config(args: argparse.Namespace) -> ModelConfig:
         kwargs["width"] = args.backbone_width
     if args.fc_channels is not None:
         kwargs["fc_channels"] = args.fc_channels
+    if args.weights is not None and args.weights != BACKBONE_WEIGHTS[args.backbone][0]:
+        kwargs["weights"] = args.weights  # recorded: a frozen backbone is rebuilt from these weights
     try:
         return ModelConfig(task=args.task, backbone=args.backbone, taps=args.taps, head=args.head,
                            mlp_widths=widths, dropout=args.dropout, linear_bn=args.linear_bn,
