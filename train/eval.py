@@ -27,7 +27,7 @@ from pixelnet.engine.datasets import EVAL_SPLITS, dataset_class_names, open_data
 from pixelnet.engine.evaluate import evaluate, format_metrics
 from pixelnet.io import load_model
 
-DATASETS = ("synth", "bsds500", "hed-bsds", "nyuv2", "pascal-context", "voc2012")
+DATASETS = ("synth", "bsds500", "hed-bsds", "nyuv2", "pascal-context", "voc2012", "sbd", "voc-aug")
 
 
 def floats(text: str) -> list[float]:

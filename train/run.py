@@ -39,7 +39,7 @@ from pixelnet.engine.trainer import OptimConfig, Trainer
 from pixelnet.samplers import SAMPLER_TASKS, SAMPLERS
 from pixelnet.tasks import TASKS
 
-DATASETS = ("synth", "bsds500", "hed-bsds", "nyuv2", "pascal-context", "voc2012")
+DATASETS = ("synth", "bsds500", "hed-bsds", "nyuv2", "pascal-context", "voc2012", "sbd", "voc-aug")
 DEFAULT_SAMPLER = {"seg": "uniform", "normals": "uniform", "edges": "biased"}
 # options that define the model, the data or the optimiser: a checkpoint must match them to be
 # resumed (the schedule is restored from the checkpoint, so a changed one would be ignored)

@@ -9,6 +9,7 @@ from pixelnet.data.common import IGNORE_INDEX, DatasetError
 from pixelnet.data.nyuv2 import NYU13_CLASSES, NYUv2Normals
 from pixelnet.data.pascal import PASCAL_CONTEXT_CLASSES, VOC2012, VOC_CLASSES, PascalContext
 from pixelnet.data.registry import DATASET_TASKS, DATASETS, build_dataset, dataset_classes
+from pixelnet.data.sbd import SBD, VOCAug
 from pixelnet.data.synthscenes import SYNTH_CLASSES, SYNTH_SPLITS, SynthScenes, render_scene
 
 __all__ = [
@@ -19,10 +20,12 @@ __all__ = [
     "IGNORE_INDEX",
     "NYU13_CLASSES",
     "PASCAL_CONTEXT_CLASSES",
+    "SBD",
     "SYNTH_CLASSES",
     "SYNTH_SPLITS",
     "VOC2012",
     "VOC_CLASSES",
+    "VOCAug",
     "DatasetError",
     "NYUv2Normals",
     "PascalContext",

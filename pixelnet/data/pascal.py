@@ -37,7 +37,7 @@ from pixelnet.data.common import (
     read_rgb,
 )
 
-__all__ = ["PASCAL_CONTEXT_CLASSES", "VOC_CLASSES", "PascalContext", "VOC2012"]
+__all__ = ["PASCAL_CONTEXT_CLASSES", "VOC_CLASSES", "PascalContext", "VOC2012", "check_label_values"]
 
 VOC_CLASSES: tuple[str, ...] = (
     "background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
@@ -82,7 +82,10 @@ class _PascalSegmentation(Dataset):
         raise NotImplementedError
 
     def __getitem__(self, index: int) -> dict[str, np.ndarray | str]:
-        image_id = self.ids[index]
+        return self.read(self.ids[index])
+
+    def read(self, image_id: str) -> dict[str, np.ndarray | str]:
+        """The sample of ``image_id`` (any id with files under the root, listed or not)."""
         image = read_rgb(self.root / "JPEGImages" / f"{image_id}.jpg")
         label_path = self.root / self.label_dir / f"{image_id}.png"
         label = read_label_png(label_path, f"{self.name} label")
@@ -90,7 +93,7 @@ class _PascalSegmentation(Dataset):
         return {"image": image, "seg": self._convert(label, label_path), "name": image_id}
 
 
-def _check_values(label: np.ndarray, num_values: int, path: Path) -> None:
+def check_label_values(label: np.ndarray, num_values: int, path: Path) -> None:
     """Raise :class:`DatasetError` for values outside ``[0, num_values) + {255}``."""
     bad = (label >= num_values) & (label != IGNORE_INDEX)
     if bad.any():
@@ -113,7 +116,7 @@ class VOC2012(_PascalSegmentation):
     name = "VOC2012"
 
     def _convert(self, label: np.ndarray, path: Path) -> np.ndarray:
-        _check_values(label, len(VOC_CLASSES), path)
+        check_label_values(label, len(VOC_CLASSES), path)
         return label.astype(np.int64)
 
 
@@ -132,7 +135,7 @@ class PascalContext(_PascalSegmentation):
     name = "PASCAL-Context"
 
     def _convert(self, label: np.ndarray, path: Path) -> np.ndarray:
-        _check_values(label, len(PASCAL_CONTEXT_CLASSES) + 1, path)
+        check_label_values(label, len(PASCAL_CONTEXT_CLASSES) + 1, path)
         seg = label.astype(np.int64) - 1
         seg[(label == 0) | (label == IGNORE_INDEX)] = IGNORE_INDEX
         return seg

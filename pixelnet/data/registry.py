@@ -17,6 +17,7 @@ from torch.utils.data import Dataset
 from pixelnet.data.bsds import BSDS500, HEDBSDS
 from pixelnet.data.nyuv2 import NYU13_CLASSES, NYUv2Normals
 from pixelnet.data.pascal import PASCAL_CONTEXT_CLASSES, VOC2012, VOC_CLASSES, PascalContext
+from pixelnet.data.sbd import SBD, VOCAug
 from pixelnet.data.synthscenes import SYNTH_CLASSES, SynthScenes
 
 __all__ = ["DATASETS", "DATASET_TASKS", "build_dataset", "dataset_classes"]
@@ -28,6 +29,8 @@ DATASET_TASKS: dict[str, tuple[str, ...]] = {
     "nyuv2": ("normals", "seg"),
     "pascal-context": ("seg",),
     "voc2012": ("seg",),
+    "sbd": ("seg",),
+    "voc-aug": ("seg",),
 }
 """Tasks each dataset has labels for."""
 
@@ -41,6 +44,8 @@ _CLASSES: dict[str, tuple[str, ...] | None] = {
     "nyuv2": NYU13_CLASSES,
     "pascal-context": PASCAL_CONTEXT_CLASSES,
     "voc2012": VOC_CLASSES,
+    "sbd": VOC_CLASSES,
+    "voc-aug": VOC_CLASSES,
 }
 
 _HED_LISTS = {"train": "train_pair.lst", "test": "test.lst"}
@@ -72,6 +77,8 @@ _BUILDERS: dict[str, Callable[..., Dataset]] = {
     "nyuv2": NYUv2Normals,
     "pascal-context": PascalContext,
     "voc2012": VOC2012,
+    "sbd": SBD,
+    "voc-aug": VOCAug,
 }
 
 

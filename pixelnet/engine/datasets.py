@@ -19,14 +19,14 @@ __all__ = ["EVAL_SPLITS", "REQUIRED_KEYS", "VAL_SPLITS", "dataset_class_names", 
 
 EVAL_SPLITS: dict[str, str] = {
     "synth": "test", "bsds500": "test", "hed-bsds": "test", "nyuv2": "val", "pascal-context": "val",
-    "voc2012": "val",
+    "voc2012": "val", "sbd": "val", "voc-aug": "val",
 }
 """The split each dataset's benchmark numbers are reported on (NYUv2's ``val`` is its 654-image
 test set; PASCAL's test labels are not public)."""
 
 VAL_SPLITS: dict[str, str] = {
     "synth": "val", "bsds500": "val", "hed-bsds": "test", "nyuv2": "val", "pascal-context": "val",
-    "voc2012": "val",
+    "voc2012": "val", "sbd": "val", "voc-aug": "val",
 }
 """The split watched during training (the benchmark split where there is no separate one)."""
 
