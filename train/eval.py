@@ -11,6 +11,9 @@ Prints a table; ``--json FILE`` writes exactly the metric keys of the task:
 
 On SynthScenes, ``--seed S --limit N`` evaluates the N scenes of the split that start at
 position S, so evaluation can always use scenes no model was trained on.
+
+``--model hed`` evaluates the paper's reference edge detector, HED with its HED-BSDS weights
+(:mod:`pixelnet.reference`), on any dataset with edges, e.g. ``--model hed --data bsds500``.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from pixelnet.engine.cli import HelpFormatter, UsageError, run_cli
 from pixelnet.engine.config import parse_args
 from pixelnet.engine.datasets import EVAL_SPLITS, dataset_class_names, open_dataset
 from pixelnet.engine.evaluate import evaluate, format_metrics
-from pixelnet.io import load_model
+from pixelnet.reference import REFERENCE_MODELS, load_model_or_reference
 
 DATASETS = ("synth", "bsds500", "hed-bsds", "nyuv2", "pascal-context", "voc2012", "sbd", "voc-aug")
 
@@ -44,7 +47,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=HelpFormatter)
     p.add_argument("--config", help="YAML file of option defaults (command-line flags win)")
-    p.add_argument("--model", help="model folder (model.safetensors + config.json), e.g. runs/NAME")
+    p.add_argument("--model", help="model folder (model.safetensors + config.json), e.g. runs/NAME, or a reference "
+                   f"model: {', '.join(sorted(REFERENCE_MODELS))} (HED with its HED-BSDS weights; edges)")
     p.add_argument("--data", choices=DATASETS, default="synth", help="evaluation dataset")
     p.add_argument("--data-root", help="dataset folder (real datasets)")
     p.add_argument("--normal-signs", type=ints, default=None,
@@ -64,14 +68,14 @@ def get_args_parser() -> argparse.ArgumentParser:
 
 def main(args: argparse.Namespace) -> int:
     if not args.model:
-        raise UsageError("--model is required (a folder with model.safetensors and config.json)")
+        raise UsageError("--model is required (a folder with model.safetensors and config.json, or hed)")
     if args.limit is not None and args.limit < 1:
         raise UsageError("--limit must be >= 1")
     if not args.scales or min(args.scales) <= 0:
         raise UsageError("--scales must be positive numbers")
     if len(args.synth_size) not in (1, 2):
         raise UsageError("--synth-size takes S or H,W")
-    model = load_model(args.model)
+    model = load_model_or_reference(args.model)
     task = model.task
     if task == "seg":
         classes = dataset_class_names(args.data)

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from ..metrics import build_meter
 from ..model import PixelNet
 from ..predictor import Predictor
+from ..reference import HED, HEDPredictor
 
 __all__ = ["METRIC_KEYS", "evaluate", "format_metrics", "predict_full_size"]
 
@@ -33,7 +34,7 @@ METRIC_KEYS: dict[str, tuple[str, ...]] = {
 """The metrics reported per task (and the exact keys of ``train/eval.py --json``)."""
 
 
-def predict_full_size(predictor: Predictor, task: str, image: np.ndarray,
+def predict_full_size(predictor: Predictor | HEDPredictor, task: str, image: np.ndarray,
                       scales: Sequence[float] = (1.0,)) -> np.ndarray:
     """Predict ``task`` on ``image`` ``(H, W, 3)`` uint8, at the image's own size even when the
     predictor downsized it (``max_side``); same layouts as :meth:`Predictor.predict`."""
@@ -50,14 +51,15 @@ def predict_full_size(predictor: Predictor, task: str, image: np.ndarray,
     return t[0].numpy() if task == "seg" else t[0, 0].numpy()
 
 
-def evaluate(model: PixelNet, dataset: Any, *, scales: Sequence[float] = (1.0,), limit: int | None = None,
+def evaluate(model: PixelNet | HED, dataset: Any, *, scales: Sequence[float] = (1.0,), limit: int | None = None,
              device: str | torch.device = "auto", max_side: int = 1024,
              progress: Callable[[int, int], None] | None = None,
              meter_kwargs: dict[str, Any] | None = None) -> dict[str, float]:
     """Run ``model`` over the first ``limit`` samples of ``dataset`` and compute its metrics.
 
     Args:
-        model: a task model (put in eval mode; call ``train()`` afterwards if training).
+        model: a task model (put in eval mode; call ``train()`` afterwards if training), or a
+            reference model of :mod:`pixelnet.reference` (``load_reference("hed")``, edges).
         dataset: map-style dataset of sample dicts (``image`` and the task's ground truth:
             ``seg`` int64 ``(H, W)``; ``normals`` float32 ``(H, W, 3)`` + ``valid`` bool
             ``(H, W)``; ``edges_gt`` bool ``(A, H, W)``).
@@ -76,7 +78,10 @@ def evaluate(model: PixelNet, dataset: Any, *, scales: Sequence[float] = (1.0,),
     if task == "seg":
         kwargs.setdefault("num_classes", model.config.num_outputs)
     meter = build_meter(task, **kwargs)
-    predictor = Predictor(model, device=device, max_side=max_side)
+    if isinstance(model, PixelNet):
+        predictor = Predictor(model, device=device, max_side=max_side)
+    else:  # a reference model brings its own predictor, with the same predict()
+        predictor = model.predictor(device=device, max_side=max_side)
     total = len(dataset) if limit is None else min(limit, len(dataset))
     for i in range(total):
         sample = dataset[i]

@@ -9,12 +9,16 @@ it as they run a PixelNet edges model.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 
+from ..io import load_model
+from ..model import PixelNet
 from .hed import HED, HED_SIDES, HEDPredictor, build_hed, load_hed_side_state
 
-__all__ = ["HED", "HED_SIDES", "HEDPredictor", "REFERENCE_MODELS", "build_hed", "load_hed_side_state", "load_reference"]
+__all__ = ["HED", "HED_SIDES", "HEDPredictor", "REFERENCE_MODELS", "build_hed", "load_hed_side_state",
+           "load_model_or_reference", "load_reference"]
 
 REFERENCE_MODELS: dict[str, tuple[Callable[[], HED], str]] = {
     "hed": (build_hed, "HED (reference, BSDS)"),
@@ -36,3 +40,26 @@ def load_reference(name: str, *, device: str | torch.device = "cpu") -> HED:
     if name not in REFERENCE_MODELS:
         raise ValueError(f"unknown reference model {name!r}; choose from {sorted(REFERENCE_MODELS)}")
     return REFERENCE_MODELS[name][0]().to(device).eval()
+
+
+def load_model_or_reference(spec: str | Path, *, device: str | torch.device = "cpu") -> PixelNet | HED:
+    """What ``--model`` of the CLIs names: a reference model (``"hed"``) or a model folder.
+
+    A name of :data:`REFERENCE_MODELS` means the reference model; a folder with that name is
+    reached with a path (``./hed``).
+
+    Args:
+        spec: reference name or model directory (``model.safetensors`` + ``config.json``).
+        device: where to put the model.
+
+    Returns:
+        A :class:`~pixelnet.PixelNet` or a reference model, in eval mode; both have ``task``,
+        and :func:`pixelnet.engine.evaluate.evaluate` runs either.
+
+    Raises:
+        ModelFileError: for a folder that is not a model.
+        FileNotFoundError: when a reference model's weights package is missing.
+    """
+    if isinstance(spec, str) and spec in REFERENCE_MODELS:
+        return load_reference(spec, device=device)
+    return load_model(spec, device=device)
