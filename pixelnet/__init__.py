@@ -7,6 +7,7 @@ Public API, by part of the method:
 - heads and models: :func:`build_head`, :class:`ModelConfig`, :func:`build_model`, :class:`PixelNet`
 - model files: :func:`save_model`, :func:`load_model`, :func:`load_models`
 - inference: :class:`Predictor`; attribution in :mod:`pixelnet.attribution`
+- reference models the paper compares with (HED): :func:`load_reference` (:mod:`pixelnet.reference`)
 - what the hypercolumn encodes, without labels: :class:`DenseHypercolumns`, :func:`similarity_maps`,
   :func:`fit_pca`, :func:`pca_rgb`, :func:`fit_kmeans`, :func:`kmeans_labels` (:mod:`pixelnet.features`)
 - data and sampling: :mod:`pixelnet.data` (SynthScenes, real loaders), :mod:`pixelnet.samplers`
@@ -33,15 +34,17 @@ from .losses import build_loss
 from .metrics import build_meter
 from .model import ModelConfig, PixelNet, build_model
 from .predictor import Predictor
+from .reference import REFERENCE_MODELS, load_reference
 from .samplers import SAMPLERS, sample_pixels
 from .taps import TapInfo, parse_taps
 from .tasks import TASKS, activate, task_outputs
 
 __all__ = [
     "BACKBONES", "Backbone", "DenseHypercolumns", "HEADS", "LinearHead", "MLPHead", "ModelConfig",
-    "ModelFileError", "PixelNet", "Predictor", "SAMPLERS", "SYNTH_CLASSES", "SynthScenes", "TASKS", "TapInfo",
-    "activate", "build_backbone", "build_dataset", "build_head", "build_loss", "build_meter", "build_model",
-    "feature_spaces", "fit_kmeans", "fit_pca", "kmeans_labels", "load_model", "load_models", "parse_taps",
-    "pca_rgb", "render_scene", "sample_hypercolumns", "sample_pixels", "sample_tap", "save_model",
-    "segment_profile", "similarity_maps", "task_outputs", "top_matches",
+    "ModelFileError", "PixelNet", "Predictor", "REFERENCE_MODELS", "SAMPLERS", "SYNTH_CLASSES", "SynthScenes",
+    "TASKS", "TapInfo", "activate", "build_backbone", "build_dataset", "build_head", "build_loss",
+    "build_meter", "build_model", "feature_spaces", "fit_kmeans", "fit_pca", "kmeans_labels", "load_model",
+    "load_models", "load_reference", "parse_taps", "pca_rgb", "render_scene", "sample_hypercolumns",
+    "sample_pixels", "sample_tap", "save_model", "segment_profile", "similarity_maps", "task_outputs",
+    "top_matches",
 ]
