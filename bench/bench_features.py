@@ -10,6 +10,8 @@ photo resized to ``--size`` squared, after the backbone pass is cached:
 - ``pca_kmeans``: PCA to RGB of the chosen taps plus k-means into ``--k`` segments (fit on
   subsampled pixels, then every pixel), standardised space; ``pca_per_tap``: one PCA image per tap.
 
+The views run single-threaded by default, as the explorer runs them (``demo.explorer.single_thread``:
+on a busy 2-core machine one thread is several times faster than two fighting for the cores).
 Peak memory of the whole sequence (backbone pass included) on a ``--mem-size`` squared image
 runs in its own process, above the loaded models (:class:`bench._measure.MemoryMeter`).
 
@@ -24,6 +26,8 @@ import json
 import statistics
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +66,9 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--reps", type=int, default=3, help="repetitions of PCA + k-means")
     p.add_argument("--k", type=int, default=8, help="k-means segments")
     p.add_argument("--mem-size", type=int, default=2048, help="square side of the peak-memory run (0: skip)")
-    p.add_argument("--threads", type=int, default=0, help="torch threads (default: 0, torch's choice)")
+    p.add_argument("--threads", type=int, default=0, help="torch threads of the backbone pass (0: torch's choice)")
+    p.add_argument("--view-threads", type=int, default=1,
+                   help="torch threads of the views (1, as the explorer runs them; 0: as --threads)")
     p.add_argument("--json", metavar="PATH", help="write the results as JSON")
     p.add_argument("--worker", help=argparse.SUPPRESS)  # internal: peak-memory run, JSON payload
     return p
@@ -80,13 +86,34 @@ def photo(path: str | Path, size: int) -> np.ndarray:
     return np.asarray(Image.fromarray(load_image(path)).resize((size, size), Image.BILINEAR))
 
 
+@contextmanager
+def threads(n: int) -> Iterator[None]:
+    """Run torch with ``n`` threads inside (0: unchanged)."""
+    before = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def run_views(pred: Predictor, img: np.ndarray, *, taps: str | None, clicks: int, k: int, reps: int,
-              seed: int = 0) -> dict[str, Any]:
-    """Every view once per feature space on ``img``; returns the timings in seconds."""
+              seed: int = 0, view_threads: int = 1) -> dict[str, Any]:
+    """Every view once per feature space on ``img`` (the views with ``view_threads`` torch threads);
+    returns the timings in seconds."""
     t = time.perf_counter()
     pred.set_image(img)
     raw = DenseHypercolumns.from_predictor(pred, taps=taps or list(pred.models[pred.tasks[0]].backbone.tap_names))
     out: dict[str, Any] = {"backbone_s": time.perf_counter() - t, "taps": raw.tap_names, "channels": raw.channels}
+    with threads(view_threads):
+        out.update(_views(raw, clicks=clicks, k=k, reps=reps, seed=seed))
+    out["view_threads"] = torch.get_num_threads() if not view_threads else view_threads
+    return out
+
+
+def _views(raw: DenseHypercolumns, *, clicks: int, k: int, reps: int, seed: int) -> dict[str, Any]:
+    out: dict[str, Any] = {}
     h, w = raw.size
     rng = np.random.default_rng(seed)
     spaces = {}
@@ -127,12 +154,13 @@ def memory_worker(cfg: dict[str, Any]) -> dict[str, Any]:
     if cfg["threads"]:
         torch.set_num_threads(cfg["threads"])
     pred = Predictor(load(cfg["models_dir"]), device="cpu", max_side=cfg["size"])
-    run_views(pred, photo(cfg["image"], 64), taps=cfg["taps"], clicks=1, k=cfg["k"], reps=1)  # warm-up
+    vt = cfg.get("view_threads", 1)
+    run_views(pred, photo(cfg["image"], 64), taps=cfg["taps"], clicks=1, k=cfg["k"], reps=1, view_threads=vt)
     img = photo(cfg["image"], cfg["size"])
     meter = MemoryMeter(torch.device("cpu"))
     meter.start()
     t = time.perf_counter()
-    run_views(pred, img, taps=cfg["taps"], clicks=cfg["clicks"], k=cfg["k"], reps=1)
+    run_views(pred, img, taps=cfg["taps"], clicks=cfg["clicks"], k=cfg["k"], reps=1, view_threads=vt)
     sec = time.perf_counter() - t
     return {"size": cfg["size"], "peak_mb": meter.peak_mb(), "baseline_mb": meter.baseline_mb, "seconds": sec,
             "memory_method": meter.method}
@@ -145,14 +173,16 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     if args.threads:
         torch.set_num_threads(args.threads)
     pred = Predictor(load(args.models_dir), device="cpu", max_side=max(args.size, 64))
-    run_views(pred, photo(args.image, 64), taps=args.taps, clicks=2, k=args.k, reps=1)  # warm-up
-    res = run_views(pred, photo(args.image, args.size), taps=args.taps, clicks=args.clicks, k=args.k, reps=args.reps)
+    vt = args.view_threads
+    run_views(pred, photo(args.image, 64), taps=args.taps, clicks=2, k=args.k, reps=1, view_threads=vt)  # warm-up
+    res = run_views(pred, photo(args.image, args.size), taps=args.taps, clicks=args.clicks, k=args.k, reps=args.reps,
+                    view_threads=vt)
     result: dict[str, Any] = {"machine": machine_info(), "size": args.size, "image": Path(args.image).name,
                               "k": args.k, "clicks": args.clicks, "reps": args.reps, **res}
     if args.mem_size:
         result["memory"] = run_isolated(__file__, {"models_dir": args.models_dir, "image": args.image,
                                                    "taps": args.taps, "size": args.mem_size, "k": args.k,
-                                                   "clicks": 3, "threads": args.threads})
+                                                   "clicks": 3, "threads": args.threads, "view_threads": vt})
     print(format_table(result))
     if args.json:
         write_json(args.json, result)
@@ -161,7 +191,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
 
 def format_table(r: dict[str, Any]) -> str:
     lines = [f"feature views, {r['size']}x{r['size']} {r['image']}, taps {','.join(r['taps'])} "
-             f"({r['channels']} channels), {r['machine']['threads']} threads"]
+             f"({r['channels']} channels), backbone {r['machine']['threads']} threads, views {r['view_threads']}"]
     lines.append(f"{'backbone pass':>34}: {r['backbone_s']:.3f} s")
     for space in SPACES:
         s = r[space]

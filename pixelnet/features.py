@@ -477,8 +477,8 @@ def similarity_maps(source: DenseHypercolumns, y: int, x: int, *, target: DenseH
     return out
 
 
-def top_matches(maps: Mapping[str, torch.Tensor], k: int = 5, *, key: str = HYPERCOLUMN,
-                stride: int = 1) -> list[dict[str, object]]:
+def top_matches(maps: Mapping[str, torch.Tensor], k: int = 5, *, key: str = HYPERCOLUMN, stride: int = 1,
+                exclude: tuple[int, int] | None = None, radius: int = 0) -> list[dict[str, object]]:
     """The ``k`` pixels most similar by ``maps[key]``, with every map's value there.
 
     Args:
@@ -486,12 +486,19 @@ def top_matches(maps: Mapping[str, torch.Tensor], k: int = 5, *, key: str = HYPE
         k: number of pixels.
         key: the map ranked by.
         stride: the maps' output stride (pixel coordinates are given in the image).
+        exclude: a pixel ``(y, x)`` whose neighbourhood is left out (the clicked pixel on its own
+            image, whose neighbours match it trivially) ...
+        radius: ... up to this Chebyshev distance in pixels.
 
     Returns:
         Best first: ``{"y", "x", "similarity", "taps": {name: value}}``.
     """
     ref = maps[key]
-    vals, idx = ref.flatten().topk(min(k, ref.numel()))
+    if exclude is not None:
+        ys, xs = output_grid((ref.shape[0] * stride, ref.shape[1] * stride), stride)
+        near = ((ys[:, None] - exclude[0]).abs() <= radius) & ((xs[None, :] - exclude[1]).abs() <= radius)
+        ref = ref.masked_fill(near, float("-inf"))
+    vals, idx = ref.flatten().topk(min(k, int(torch.isfinite(ref).sum())))
     out = []
     for v, i in zip(vals.tolist(), idx.tolist()):
         r, c = divmod(i, ref.shape[1])

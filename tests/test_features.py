@@ -129,6 +129,9 @@ def test_top_matches_rank_the_whole_map_and_report_every_tap() -> None:
     assert float(maps[HYPERCOLUMN].max()) == pytest.approx(top[0]["similarity"])
     r, c = (top[0]["y"] - 1) // 2, (top[0]["x"] - 1) // 2
     assert top[0]["taps"]["b"] == pytest.approx(float(maps["b"][r, c]))
+    away = top_matches(maps, 50, stride=2, exclude=(5, 6), radius=4)
+    assert len(away) == 50 and all(max(abs(m["y"] - 5), abs(m["x"] - 6)) > 4 for m in away)
+    assert top_matches(maps, 10**6, stride=2, exclude=(5, 6), radius=4)[-1]["similarity"] > -1.01
 
 
 def test_banded_maps_equal_one_band() -> None:
