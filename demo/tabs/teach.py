@@ -112,7 +112,7 @@ class TeachTab(TabBase):
         except gr.Error as e:
             return f"<b>{e}</b>", gr.update()
         colours = palette_hex(len(names))
-        brush = gr.Brush(colors=colours, default_color=colours[0], color_mode="fixed")
+        brush = gr.Brush(colors=colours, default_color=colours[0], color_mode="fixed", default_size=6)
         return legend_html(names, class_palette(len(names))), gr.update(brush=brush)
 
     def canvas_of(self, image: Any) -> Any:
@@ -246,7 +246,7 @@ def build(app: TeachTab, view: MainView) -> None:
             sources=["upload", "clipboard"],
             transforms=(),
             layers=False,
-            brush=gr.Brush(colors=colours, default_color=colours[0], color_mode="fixed"),
+            brush=gr.Brush(colors=colours, default_color=colours[0], color_mode="fixed", default_size=6),
             eraser=gr.Eraser(),
             elem_id="teach-canvas",
             height=420,
