@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> dict:
                 ours = miou(probs.argmax(0), gt, k)
                 t0 = time.perf_counter()
                 clf = RandomForestClassifier(n_estimators=args.trees, n_jobs=args.threads, max_depth=10,
-                                             max_samples=0.05, random_state=0)
+                                             random_state=0)  # bootstrap over all strokes: few labels
                 clf = fit_segmenter(strokes, rgb_feats, clf)
                 anchor_pred = predict_segmenter(rgb_feats, clf) - 1
                 anchor_s = time.perf_counter() - t0

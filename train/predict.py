@@ -16,7 +16,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from pixelnet.engine.cli import UsageError, run_cli
+from pixelnet.engine.cli import HelpFormatter, UsageError, run_cli
 from pixelnet.engine.config import parse_args
 from pixelnet.image import ImageError, load_image
 from pixelnet.io import load_models, read_model_meta
@@ -32,7 +32,7 @@ def floats(text: str) -> list[float]:
 
 def get_args_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=HelpFormatter)
     p.add_argument("--config", help="YAML file of option defaults (command-line flags win)")
     p.add_argument("--model", action="append", default=[], metavar="DIR", help="model folder (repeatable)")
     p.add_argument("--images", required=True, metavar="PATH", help="an image, a glob pattern, or a folder")

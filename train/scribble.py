@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from pixelnet.backbones import BACKBONES
-from pixelnet.engine.cli import UsageError, run_cli
+from pixelnet.engine.cli import HelpFormatter, UsageError, run_cli
 from pixelnet.engine.config import parse_args, write_resolved_config
 from pixelnet.engine.scribbles import MAX_CLASSES, ScribbleError, fit_scribbles
 from pixelnet.image import ImageError, load_image
@@ -36,7 +36,7 @@ def ints(text: str) -> list[int]:
 
 def get_args_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=HelpFormatter)
     p.add_argument("--config", help="YAML file of option defaults (command-line flags win)")
     p.add_argument("--image", action="append", default=[], metavar="IMG", help="an image (repeatable)")
     p.add_argument("--labels", action="append", default=[], metavar="PNG",
