@@ -30,7 +30,7 @@ if __package__ in (None, ""):  # `python demo/app.py`: make `demo` importable (r
 from demo.explorer import Explorer  # noqa: E402
 from demo.gradio_compat import SafeGallery, SafeImage  # noqa: E402
 from demo.models import REPO, ModelBank, discover_models  # noqa: E402
-from demo.tabs import inspector, predict, samplers, tap_maps, teach  # noqa: E402
+from demo.tabs import features, inspector, predict, samplers, tap_maps, teach  # noqa: E402
 from demo.taught import TaughtStore  # noqa: E402
 from pixelnet.engine.cli import HelpFormatter  # noqa: E402
 from pixelnet.image import ImageError  # noqa: E402
@@ -44,7 +44,8 @@ MAX_FILE_SIZE = "20mb"
 
 
 class ExplorerApp(
-    predict.PredictTab, inspector.InspectorTab, tap_maps.TapMapsTab, samplers.SamplerTab, teach.TeachTab
+    predict.PredictTab, inspector.InspectorTab, tap_maps.TapMapsTab, samplers.SamplerTab, teach.TeachTab,
+    features.FeaturesTab,
 ):
     """The callbacks of every tab, testable without a browser.
 
@@ -62,7 +63,8 @@ def build_demo(explorer: Explorer, *, queue_size: int = 64, taught: TaughtStore 
         taught: the per-session store of taught heads (default: 16 sessions, 4 heads each).
 
     Returns:
-        The ``gr.Blocks`` app, with API endpoints ``predict``, ``inspect`` and ``teach``.
+        The ``gr.Blocks`` app, with API endpoints ``predict``, ``inspect``, ``teach``, ``similarity`` and
+        ``features``.
     """
     app = ExplorerApp(explorer, taught=taught)
     bank = explorer.bank
@@ -84,12 +86,15 @@ def build_demo(explorer: Explorer, *, queue_size: int = 64, taught: TaughtStore 
         with gr.Tabs():
             with gr.Tab("Pixel inspector"):
                 inspector.build(app, view)
+                features.build_similarity(app, view)
             with gr.Tab("Tap maps"):
                 refresh_maps = tap_maps.build(app, view)
             with gr.Tab("Sampled pixels"):
                 samplers.build(app, view)
             with gr.Tab("Teach", elem_id="tab-teach"):
                 teach.build(app, view)
+            with gr.Tab("Features", elem_id="tab-features"):
+                features.build(app, view)
         predict.wire(app, view, then=[refresh_maps])
     demo.queue(max_size=queue_size, default_concurrency_limit=2)
     return demo
