@@ -18,6 +18,7 @@ random: the cost does not depend on them.
 
     python bench/bench_train_step.py                      # MLP 1024 and linear, 224 px
     python bench/bench_train_step.py --mlp-width 4096 --json runs/bench/train_step.json
+    python bench/bench_train_step.py --config configs/bench/train_step_paper_mlp.yaml   # the same as a file
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ import torch.nn.functional as F  # noqa: E402
 from bench._measure import MemoryMeter, machine_info, median_time, run_isolated, write_json  # noqa: E402
 from pixelnet import ModelConfig, PixelNet, build_model  # noqa: E402
 from pixelnet.engine.cli import HelpFormatter  # noqa: E402
+from pixelnet.engine.config import parse_args  # noqa: E402
 
 MODES = ("sampled", "dense")
 HEADS = ("mlp", "linear")
@@ -48,6 +50,7 @@ PAPER = {  # Table 3: memory (MB) and updates/s of a 224 x 224 image, taps conv{
 def get_args_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description="Training step: sampled vs dense hypercolumns (Table 3)",
                                 formatter_class=HelpFormatter)
+    p.add_argument("--config", help="YAML file of option defaults, e.g. configs/bench/train_step_paper_mlp.yaml")
     p.add_argument("--heads", default="mlp,linear", help="comma-separated heads: mlp, linear")
     p.add_argument("--mlp-width", type=int, default=1024, help="MLP hidden width (paper: 4096), two layers")
     p.add_argument("--taps", default="conv1_2,conv3_3,conv5_3", help="comma-separated VGG-16 taps")
@@ -177,4 +180,4 @@ def format_table(results: dict[str, Any], heads: list[str]) -> str:
 
 
 if __name__ == "__main__":
-    main(get_args_parser().parse_args())
+    main(parse_args(get_args_parser()))
