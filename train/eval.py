@@ -21,13 +21,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 from pixelnet.engine.cli import HelpFormatter, UsageError, run_cli
 from pixelnet.engine.config import parse_args
 from pixelnet.engine.datasets import EVAL_SPLITS, dataset_class_names, open_dataset
 from pixelnet.engine.evaluate import evaluate, format_metrics
+from pixelnet.engine.progress import Progress
 from pixelnet.reference import REFERENCE_MODELS, load_model_or_reference
 
 DATASETS = ("synth", "bsds500", "hed-bsds", "nyuv2", "pascal-context", "voc2012", "sbd", "voc-aug")
@@ -62,7 +62,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
     p.add_argument("--max-side", type=int, default=1024, help="predictor size limit (results at full size)")
     p.add_argument("--json", help="write the metrics to this JSON file")
-    p.add_argument("--quiet", action="store_true", help="no progress line")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or progress lines")
     return p
 
 
@@ -88,17 +88,12 @@ def main(args: argparse.Namespace) -> int:
                            synth_size=size, length=args.limit if args.data == "synth" else None,
                            seed_offset=args.seed if args.data == "synth" else 0, normal_signs=args.normal_signs)
     total = len(dataset) if args.limit is None else min(args.limit, len(dataset))
-    t0 = time.perf_counter()
-
-    def progress(done: int, n: int) -> None:
-        if not args.quiet and sys.stderr.isatty():
-            end = "\n" if done == n else ""
-            print(f"\r{done}/{n} images ({time.perf_counter() - t0:.1f} s)", end=end, file=sys.stderr,
-                  flush=True)
-
-    metrics = evaluate(model, dataset, scales=args.scales, limit=total, device=args.device,
-                       max_side=args.max_side, progress=progress)
     where = f"{args.data}/{split}" + (f" from scene {args.seed}" if args.data == "synth" else "")
+    with Progress(f"eval {task}", total=total, unit="image", enabled=not args.quiet) as bar:
+        bar.message(f"evaluating {task} on {total} images of {where}"
+                    + (" (edges: the BSDS matching takes seconds per image)" if task == "edges" else ""))
+        metrics = evaluate(model, dataset, scales=args.scales, limit=total, device=args.device,
+                           max_side=args.max_side, progress=bar)
     print(format_metrics(task, metrics, title=f"{task} model {args.model} on {where}: {total} images, "
                                               f"scales {','.join(f'{s:g}' for s in args.scales)}"))
     if args.json:

@@ -60,9 +60,10 @@ from pixelnet.engine import (  # noqa: E402
     step_loader,
 )
 from pixelnet.engine.cli import HelpFormatter  # noqa: E402
-from pixelnet.engine.progress import read_log  # noqa: E402
+from pixelnet.engine.progress import Progress, format_duration, read_log  # noqa: E402
 
 FINDINGS = ("T1", "T2", "T3", "T4", "T15")
+VARIANTS = {"T1": 2, "T2": 3, "T3": 1, "T4": 2, "T15": 4}  # runs per finding (overall progress)
 METRIC = {"seg": ("miou", "mIoU", 100.0), "edges": ("ods", "ODS", 1.0)}  # key, label, display scale
 
 
@@ -132,8 +133,8 @@ def parse_only(text: str) -> list[str]:
 class Lab:
     """Trains and evaluates the variants of the findings on one shared data set."""
 
-    def __init__(self, st: Settings, out: Path) -> None:
-        self.st, self.out = st, out
+    def __init__(self, st: Settings, out: Path, overall: Progress | None = None) -> None:
+        self.st, self.out, self.overall = st, out, overall
         size = (st.size, st.size)
         t = time.perf_counter()
         self.train = InMemory(SynthScenes("train", size=size, length=st.train_scenes))
@@ -168,7 +169,8 @@ class Lab:
         meter = {"thresholds": st.edge_thresholds} if task == "edges" else None
 
         def validate(m: torch.nn.Module) -> dict[str, float]:
-            return evaluate(m, self.val, limit=limit, device="cpu", meter_kwargs=meter)
+            with Progress(f"  {name} validation", unit="image", every_s=30.0) as bar:
+                return evaluate(m, self.val, limit=limit, device="cpu", meter_kwargs=meter, progress=bar)
 
         t = time.perf_counter()
         note = ""
@@ -176,7 +178,7 @@ class Lab:
             fit(trainer, lambda first: step_loader(samples, order, first, iters), order, out=out, iters=iters,
                 ckpt_every=iters, val_every=max(1, iters // st.evals), validate=validate,
                 save_backbone="pretrained" if st.pretrained else "include", tensorboard=False,
-                log_every=10**9, provenance={"experiment": name})
+                log_every=max(1, iters // 4), provenance={"experiment": name})
         except TrainingStopped as e:  # e.g. a NaN loss: report it, evaluate the last good weights
             note = f"stopped: {str(e).split(';')[0]}"
         seconds = time.perf_counter() - t
@@ -193,6 +195,8 @@ class Lab:
         shown = METRIC[task][2] * res["final"]
         print(f"  {name:<22} {METRIC[task][1]} {shown:.3f}  ({seconds:.0f} s){'  ' + note if note else ''}",
               flush=True)
+        if self.overall is not None:
+            self.overall.update(1, note=f"last: {name}, {format_duration(seconds)}")
         return res
 
 
@@ -350,18 +354,21 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    lab = Lab(st, out) if set(only) - {"T3"} else None
+    overall = Progress("experiments", total=sum(VARIANTS[f] for f in only), unit="variant", every_s=0.0)
+    lab = Lab(st, out, overall) if set(only) - {"T3"} else None
     results: dict[str, Any] = {}
     for f in only:
-        print(f"== {f}", flush=True)
+        overall.message(f"== {f} ({VARIANTS[f]} run{'s' if VARIANTS[f] > 1 else ''})")
         t = time.perf_counter()
         if f == "T3":
             results[f] = t3(args, out, args.quick)
+            overall.update(1, note="last: T3")
         else:
             assert lab is not None
             results[f] = {"T1": t1, "T2": t2, "T4": t4, "T15": t15}[f](lab)
             plot_curves(results[f]["runs"], out / f"curves_{f}.png", results[f]["title"])
         results[f]["seconds"] = time.perf_counter() - t
+    overall.close()
     total = time.perf_counter() - t0
     write_results(out, st, results, total, args)
     print(f"done in {total / 60:.1f} min: {out / 'RESULTS.md'}", flush=True)

@@ -32,9 +32,10 @@ from pixelnet.engine.cli import HelpFormatter, UsageError, run_cli
 from pixelnet.engine.config import parse_args, write_resolved_config
 from pixelnet.engine.datasets import VAL_SPLITS, dataset_class_names, open_dataset
 from pixelnet.engine.distributed import cleanup, init_distributed
-from pixelnet.engine.evaluate import evaluate
+from pixelnet.engine.evaluate import choose_val_size, evaluate
 from pixelnet.engine.fit import CHECKPOINT_NAME, fit
 from pixelnet.engine.order import DataOrder, derive_seed
+from pixelnet.engine.progress import Progress, format_duration
 from pixelnet.engine.trainer import OptimConfig, Trainer
 from pixelnet.samplers import SAMPLER_TASKS, SAMPLERS
 from pixelnet.tasks import TASKS
@@ -130,7 +131,9 @@ def get_args_parser() -> argparse.ArgumentParser:
     g.add_argument("--threads", type=int, default=None, help="CPU threads of torch (default: torch's choice)")
     g.add_argument("--ckpt-every", type=int, default=500, help="checkpoint interval (steps)")
     g.add_argument("--val-every", type=int, default=0, help="validation interval (steps; 0: at the end)")
-    g.add_argument("--val-limit", type=int, default=20, help="validation images")
+    g.add_argument("--val-limit", type=int, default=None,
+                   help="validation images (default: as many as keep the final validation to about 10%% of the "
+                   "training time, at most 1 min on a CPU; the log says how many)")
     g.add_argument("--no-val", dest="val", action="store_false", help="no validation")
     g.add_argument("--log-every", type=int, default=10, help="log-line interval when not on a terminal")
     g.add_argument("--tensorboard", action=argparse.BooleanOptionalAction, default=True,
@@ -167,7 +170,7 @@ def check_args(args: argparse.Namespace) -> None:
     if not args.scales or min(args.scales) <= 0:
         raise UsageError("--scales must be positive numbers")
     for flag in ("images_per_batch", "pixels_per_image", "ckpt_every", "val_limit"):
-        if getattr(args, flag) < 1:
+        if getattr(args, flag) is not None and getattr(args, flag) < 1:
             raise UsageError(f"--{flag.replace('_', '-')} must be >= 1")
     if args.seed < 0:
         raise UsageError("--seed must be >= 0")
@@ -286,8 +289,25 @@ def main(args: argparse.Namespace) -> int:
             return step_loader(samples, order, first, iters, workers=args.workers,
                                pin_memory=ctx.device.type == "cuda")
 
+        val_size: dict[str, Any] = {"limit": args.val_limit, "train_s": 0.0}  # chosen at the first validation
+
+        def before_validation(step: int, train_s: float) -> None:
+            val_size["train_s"] = train_s
+
         def validate(m: torch.nn.Module) -> dict[str, float]:
-            return evaluate(m, val_set, limit=args.val_limit, device=ctx.device)
+            limit, budget = val_size["limit"], None
+            cpu = ctx.device.type == "cpu"
+            if limit is None:
+                budget, _ = choose_val_size(train_s=val_size["train_s"], available=len(val_set), cpu=cpu)
+            with Progress("validation", unit="image") as bar:
+                metrics = evaluate(m, val_set, limit=limit, device=ctx.device, progress=bar, budget_s=budget)
+                if limit is None:
+                    val_size["limit"] = bar.total
+                    bar.message(f"validation size: {bar.total} of {len(val_set)} images, chosen to take about "
+                                f"{format_duration(budget or 0.0)} (10% of the ~{format_duration(val_size['train_s'])}"
+                                f" of training{', at most 1 min on a CPU' if cpu else ''}); "
+                                f"--val-limit N sets it")
+            return metrics
 
         provenance = {
             "command": shlex.join(["python", "train/run.py", *sys.argv[1:]]),  # no machine paths
@@ -301,7 +321,7 @@ def main(args: argparse.Namespace) -> int:
                      val_every=args.val_every, validate=validate if val_set is not None else None,
                      save_backbone="pretrained" if args.freeze_backbone and args.pretrained else "include",
                      provenance=provenance, elapsed_before=elapsed, tensorboard=args.tensorboard,
-                     log_every=args.log_every,
+                     log_every=args.log_every, on_validate=before_validation,
                      meta={"args": {k: _plain(v) for k, v in vars(args).items()},
                            "model_config": config.to_dict()})
     finally:

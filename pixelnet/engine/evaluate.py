@@ -12,6 +12,7 @@ benchmarks and the demo. Metrics (see :mod:`pixelnet.metrics`):
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -23,8 +24,9 @@ from ..metrics import build_meter
 from ..model import PixelNet
 from ..predictor import Predictor
 from ..reference import HED, HEDPredictor
+from .progress import Progress, format_duration
 
-__all__ = ["METRIC_KEYS", "evaluate", "format_metrics", "predict_full_size"]
+__all__ = ["METRIC_KEYS", "choose_val_size", "evaluate", "format_metrics", "predict_full_size"]
 
 METRIC_KEYS: dict[str, tuple[str, ...]] = {
     "seg": ("pixel_acc", "mean_acc", "miou"),
@@ -53,8 +55,8 @@ def predict_full_size(predictor: Predictor | HEDPredictor, task: str, image: np.
 
 def evaluate(model: PixelNet | HED, dataset: Any, *, scales: Sequence[float] = (1.0,), limit: int | None = None,
              device: str | torch.device = "auto", max_side: int = 1024,
-             progress: Callable[[int, int], None] | None = None,
-             meter_kwargs: dict[str, Any] | None = None) -> dict[str, float]:
+             progress: Progress | Callable[[int, int], None] | None = None,
+             meter_kwargs: dict[str, Any] | None = None, budget_s: float | None = None) -> dict[str, float]:
     """Run ``model`` over the first ``limit`` samples of ``dataset`` and compute its metrics.
 
     Args:
@@ -67,8 +69,13 @@ def evaluate(model: PixelNet | HED, dataset: Any, *, scales: Sequence[float] = (
         limit: number of samples (None: all).
         device: where to run.
         max_side: the predictor's size limit (predictions are resized back to the image).
-        progress: called with ``(done, total)`` after each image.
+        progress: a :class:`~pixelnet.engine.progress.Progress` (its total is set here; each image
+            adds one, with the seconds spent predicting and scoring, the BSDS matching for
+            edges), or a function called with ``(done, total)`` after each image.
         meter_kwargs: extra options of the meter (e.g. ``thresholds`` for edges).
+        budget_s: choose the number of images after the first one: as many as fit in about
+            ``budget_s`` seconds at its pace (at least 1, at most ``limit``); the number used is
+            the final ``total`` reported to ``progress``.
 
     Returns:
         The metrics of :data:`METRIC_KEYS` for the task, as floats.
@@ -83,9 +90,15 @@ def evaluate(model: PixelNet | HED, dataset: Any, *, scales: Sequence[float] = (
     else:  # a reference model brings its own predictor, with the same predict()
         predictor = model.predictor(device=device, max_side=max_side)
     total = len(dataset) if limit is None else min(limit, len(dataset))
-    for i in range(total):
+    if isinstance(progress, Progress):
+        progress.set_total(total)
+    t_start = time.perf_counter()
+    i = 0
+    while i < total:
         sample = dataset[i]
+        t0 = time.perf_counter()
         pred = predict_full_size(predictor, task, np.asarray(sample["image"]), scales)
+        t1 = time.perf_counter()
         if task == "seg":
             target = torch.from_numpy(np.asarray(sample["seg"], np.int64))
             meter.update(torch.from_numpy(pred.argmax(0)), target)
@@ -95,10 +108,43 @@ def evaluate(model: PixelNet | HED, dataset: Any, *, scales: Sequence[float] = (
                          torch.from_numpy(np.asarray(sample["valid"], bool)))
         else:
             meter.update(pred, np.asarray(sample["edges_gt"], bool))
-        if progress is not None:
-            progress(i + 1, total)
+        i += 1
+        if i == 1 and budget_s is not None:
+            total = max(1, min(total, int(budget_s // max(time.perf_counter() - t_start, 1e-9))))
+            if isinstance(progress, Progress):
+                progress.set_total(total)
+        if isinstance(progress, Progress):
+            score = "matching" if task == "edges" else "scoring"
+            progress.update(1, note=f"predict {format_duration(t1 - t0)}, {score} "
+                                    f"{format_duration(time.perf_counter() - t1)} per image")
+        elif progress is not None:
+            progress(i, total)
     result = meter.compute()
     return {k: float(result[k]) for k in METRIC_KEYS[task]}
+
+
+def choose_val_size(*, train_s: float, available: int, per_image_s: float | None = None, cpu: bool = True,
+                    share: float = 0.1, cpu_cap_s: float = 60.0) -> tuple[float, int | None]:
+    """The validation budget of a run without ``--val-limit``: ``share`` of the training time,
+    and at most ``cpu_cap_s`` seconds on a CPU.
+
+    Args:
+        train_s: (estimated) training wall time of the run.
+        available: images in the validation set.
+        per_image_s: seconds per validation image when known (then the count is returned too).
+        cpu: the run is on a CPU (the cap applies).
+        share: fraction of the training time.
+        cpu_cap_s: the CPU cap.
+
+    Returns:
+        ``(budget_s, images)``; ``images`` is None without ``per_image_s``, else in ``[1, available]``.
+    """
+    budget = share * max(train_s, 0.0)
+    if cpu:
+        budget = min(budget, cpu_cap_s)
+    if per_image_s is None:
+        return budget, None
+    return budget, max(1, min(available, int(budget // max(per_image_s, 1e-9))))
 
 
 def format_metrics(task: str, metrics: dict[str, float], *, title: str = "") -> str:

@@ -77,7 +77,8 @@ def fit(trainer: Trainer, batches: Callable[[int], Iterable[dict[str, torch.Tens
         out: Path, iters: int, start: int = 0, ckpt_every: int = 500, val_every: int = 0,
         validate: Callable[[PixelNet], dict[str, float]] | None = None, save_backbone: str = "include",
         provenance: dict[str, Any] | None = None, meta: dict[str, Any] | None = None,
-        elapsed_before: float = 0.0, tensorboard: bool = True, log_every: int = 10) -> FitResult:
+        elapsed_before: float = 0.0, tensorboard: bool = True, log_every: int = 10,
+        on_validate: Callable[[int, float], None] | None = None) -> FitResult:
     """Train from step ``start`` to ``iters``.
 
     Args:
@@ -96,6 +97,9 @@ def fit(trainer: Trainer, batches: Callable[[int], Iterable[dict[str, torch.Tens
         elapsed_before: wall time of earlier segments of a resumed run.
         tensorboard: write TensorBoard scalars.
         log_every: console line interval when not on a terminal.
+        on_validate: called on rank 0 before each validation with ``(step, training_s)``, the
+            estimated wall time of the whole run's training (elapsed time at the last step), e.g.
+            to size the validation.
 
     Raises:
         TrainingStopped: non-finite loss (the last good checkpoint is kept).
@@ -139,6 +143,9 @@ def fit(trainer: Trainer, batches: Callable[[int], Iterable[dict[str, torch.Tens
 
     def run_validation(step: int) -> None:
         if validate is not None and main:
+            if on_validate is not None:
+                done = max(step - start, 1)
+                on_validate(step, elapsed_before + (time.perf_counter() - t_start) / done * (iters - start))
             result.metrics = {k: float(v) for k, v in validate(trainer.model).items()}
             log.validation(step, result.metrics)
         barrier(ctx)

@@ -1,7 +1,8 @@
 """Training records: a CSV log, TensorBoard scalars and console progress.
 
 The console shows a tqdm bar (iteration, loss, pixels/s, ETA) when stderr is a terminal and
-plain log lines every ``log_every`` steps otherwise (CI, ``nohup``, cluster logs). The CSV
+plain log lines every ``log_every`` steps otherwise (CI, ``nohup``, cluster logs).
+:class:`Progress` does the same for any other long loop (validation, evaluation, experiments). The CSV
 files are the durable record: ``train_log.csv`` (one row per step) and ``val_log.csv`` (one
 row per validation). On resume, rows after the checkpoint's step are dropped, so the logs
 read as if the run had never been interrupted.
@@ -16,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
-__all__ = ["TRAIN_FIELDS", "TrainLog", "read_log", "truncate_log"]
+__all__ = ["TRAIN_FIELDS", "Progress", "TrainLog", "format_duration", "read_log", "truncate_log"]
 
 TRAIN_FIELDS = ("step", "epoch", "loss", "lr", "images_per_s", "pixels_per_s", "elapsed_s")
 
@@ -52,6 +53,98 @@ def _fmt_time(seconds: float) -> str:
         return "?"
     s = int(seconds)
     return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+def format_duration(seconds: float) -> str:
+    """``8.4`` -> ``"8.4 s"``, ``754`` -> ``"12.6 min"``, ``9000`` -> ``"2.5 h"``."""
+    if not math.isfinite(seconds):
+        return "?"
+    if seconds < 90:
+        return f"{seconds:.1f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+class Progress:
+    """Progress of a long loop (validation, evaluation, experiments): a tqdm bar when ``stream``
+    is a terminal, otherwise a log line at the first item, then at most every ``every_s``
+    seconds, and at the end (done/total, elapsed, ETA and the latest ``note``).
+
+    Args:
+        desc: what is counted, e.g. ``"validation"``.
+        total: number of items (may be changed later with :meth:`set_total`).
+        unit: item name in the log lines (``"image"``).
+        stream: console stream (default stderr).
+        every_s: plain-line interval when not on a terminal.
+        enabled: False makes every call a no-op (``--quiet``, non-zero ranks).
+        tty: force the bar (True) or the lines (False); default: ``stream.isatty()``.
+    """
+
+    def __init__(self, desc: str, *, total: int = 0, unit: str = "it", stream: TextIO | None = None,
+                 every_s: float = 10.0, enabled: bool = True, tty: bool | None = None) -> None:
+        self.desc, self.total, self.unit, self.every_s, self.enabled = desc, total, unit, every_s, enabled
+        self.stream = stream or sys.stderr
+        self.done = 0
+        self.note = ""
+        self.t0 = time.perf_counter()
+        self._last_line = -math.inf
+        self._bar: Any = None
+        if enabled and (self.stream.isatty() if tty is None else tty):
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=total or None, desc=desc, unit=unit, file=self.stream, dynamic_ncols=True,
+                             leave=False)
+
+    def set_total(self, total: int) -> None:
+        self.total = total
+        if self._bar is not None:
+            self._bar.total = total
+            self._bar.refresh()
+
+    def update(self, n: int = 1, *, note: str = "") -> None:
+        """``n`` more items are done; ``note`` (e.g. ``"matching 9.6 s/image"``) is shown beside."""
+        if not self.enabled:
+            return
+        self.done += n
+        self.note = note or self.note
+        if self._bar is not None:
+            if note:
+                self._bar.set_postfix_str(note, refresh=False)
+            self._bar.update(n)
+            return
+        now = time.perf_counter()
+        if self.done == n or self.done >= self.total or now - self._last_line >= self.every_s:
+            self._last_line = now
+            print(self.line(), file=self.stream, flush=True)
+
+    def line(self) -> str:
+        """The current state as one log line."""
+        elapsed = time.perf_counter() - self.t0
+        eta = elapsed / max(self.done, 1) * max(self.total - self.done, 0)
+        unit = self.unit if self.total == 1 else self.unit + "s"
+        text = f"{self.desc}: {self.done}/{self.total} {unit}, elapsed {_fmt_time(elapsed)}, eta {_fmt_time(eta)}"
+        return text + (f" ({self.note})" if self.note else "")
+
+    def message(self, text: str) -> None:
+        """Print a line (above the bar when there is one)."""
+        if not self.enabled:
+            return
+        if self._bar is not None:
+            self._bar.write(text, file=self.stream)
+        else:
+            print(text, file=self.stream, flush=True)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+    def __enter__(self) -> Progress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 class TrainLog:
