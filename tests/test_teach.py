@@ -85,6 +85,10 @@ def test_teach_from_png_joins_the_dropdown_and_predicts(app: ExplorerApp, sessio
     out = app.predict(img, label)  # the main view segments with the taught head
     assert "red" in out[2] and "other" in out[2]
     assert app.taps_of(label, None, None)["choices"]
+    d = app.inspect(img, 5, 7, label)  # the inspector and the sampler view work on the taught head
+    assert d["tasks"]["seg"]["prediction"]["classes"] == ["red", "other"]
+    assert len(d["tasks"]["seg"]["contributions"]) == len(d["tasks"]["seg"]["taps"])
+    assert "predicted classes" in app.sample(img, label, None, None, "stratified", 50)[2]
     import zipfile
 
     with zipfile.ZipFile(zip_path) as z:
