@@ -19,16 +19,19 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 
 __all__ = [
-    "MemoryMeter", "machine_info", "matmul_peak_gflops", "median_time", "rss_mb", "run_isolated",
-    "write_json",
+    "MIN_REPEATS", "MemoryMeter", "load_avg", "machine_info", "matmul_peak_gflops", "median_time", "rss_mb",
+    "run_isolated", "spread", "write_json",
 ]
+
+MIN_REPEATS = 5
+"""Measured repeats per mode below which a figure is not quoted (the benchmarks' defaults)."""
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -105,6 +108,21 @@ def median_time(fn: Callable[[], Any], *, steps: int, warmup: int = 1,
             sync()
         times.append(time.perf_counter() - t)
     return statistics.median(times), times
+
+
+def spread(values: Sequence[float]) -> dict[str, float]:
+    """Median, min and max of repeated measurements (``n`` = how many)."""
+    if not values:
+        raise ValueError("no measurements")
+    return {"median": statistics.median(values), "min": min(values), "max": max(values), "n": len(values)}
+
+
+def load_avg() -> list[float]:
+    """The machine's 1, 5 and 15 minute load averages (empty where unavailable)."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return []
 
 
 def matmul_peak_gflops(n: int = 2048, reps: int = 5, dtype: torch.dtype = torch.float32) -> float:

@@ -35,11 +35,14 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from bench._measure import (  # noqa: E402
+    MIN_REPEATS,
     ROOT,
     MemoryMeter,
+    load_avg,
     machine_info,
     matmul_peak_gflops,
     run_isolated,
+    spread,
     write_json,
 )
 from pixelnet import BACKBONES, TASKS, ModelConfig, PixelNet, build_backbone, build_model  # noqa: E402
@@ -63,7 +66,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--mlp-width", type=int, default=256,
                    help="MLP width when assets/models/*/config.json does not give the shipped widths")
     p.add_argument("--models-dir", default=str(ROOT / "assets" / "models"), help="shipped model folders")
-    p.add_argument("--reps", type=int, default=1, help="timed predictions per size (median; after a warm-up)")
+    p.add_argument("--reps", type=int, default=MIN_REPEATS,
+                   help="timed predictions per size after a warm-up (median and min-max reported)")
     p.add_argument("--threads", type=int, default=0, help="torch threads (default: 0, torch's choice)")
     p.add_argument("--json", metavar="PATH", help="write the results as JSON")
     p.add_argument("--worker", help=argparse.SUPPRESS)  # internal: peak-memory run, JSON payload
@@ -126,8 +130,11 @@ def time_size(models: dict[str, PixelNet], size: int, reps: int) -> dict[str, An
     del feats
     macs = sum(head_macs(m, all_feats, (size, size)) for m in models.values())
     b, h = statistics.median(bb_s), statistics.median(head_s)
-    return {"backbone_s": b, "heads_s": h, "total_s": b + h, "head_gmac": macs / 1e9,
-            "head_gflops": 2 * macs / h / 1e9}
+    total = spread([x + y for x, y in zip(bb_s, head_s)])
+    return {"backbone_s": b, "heads_s": h, "total_s": b + h, "total_s_median": total["median"],
+            "total_s_min": total["min"], "total_s_max": total["max"], "backbone_s_min": min(bb_s),
+            "backbone_s_max": max(bb_s), "heads_s_min": min(head_s), "heads_s_max": max(head_s),
+            "repeats": len(bb_s), "head_gmac": macs / 1e9, "head_gflops": 2 * macs / h / 1e9}
 
 
 @torch.no_grad()
@@ -175,7 +182,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         raise SystemExit(f"--backbones: unknown {bad}; choose from {sorted(BACKBONES)}")
     widths = shipped_widths(args.models_dir, args.mlp_width)
     results: dict[str, Any] = {"machine": machine_info(), "mlp_widths": widths, "sizes": args.sizes,
-                               "mem_size": args.mem_size, "reps": args.reps}
+                               "mem_size": args.mem_size, "reps": args.reps, "load_before": load_avg()}
     peak = matmul_peak_gflops()
     for backbone in backbones:
         print(f"[{backbone}] ...", file=sys.stderr, flush=True)
@@ -193,6 +200,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
             write_json(args.json, {**results, "matmul_peak_gflops": peak, "partial": True})
     peak = max(peak, matmul_peak_gflops())  # measured before and after: the less disturbed one
     results["matmul_peak_gflops"] = peak
+    results["load_after"] = load_avg()
     for backbone in backbones:
         for r in results[backbone]["sizes"].values():
             r["head_frac_of_peak"] = r["head_gflops"] / peak
@@ -204,17 +212,21 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
 
 def format_table(results: dict[str, Any], backbones: list[str]) -> str:
     m = results["machine"]
-    lines = [f"torch {m['torch']}, {m['threads']} threads, {m['cpu']}, load {m['load_avg_1_5_15']}; "
+    n = results.get("reps", 0)
+    lines = [f"torch {m['torch']}, {m['threads']} threads, {m['cpu']}; load (1, 5, 15 min) before "
+             f"{results.get('load_before')}, after {results.get('load_after')}; "
              f"fp32 matmul peak {results['matmul_peak_gflops']:.1f} GFLOP/s; "
-             f"MLP widths {results['mlp_widths']}",
+             f"MLP widths {results['mlp_widths']}; {n} timed predictions per size"
+             + (f" (fewer than {MIN_REPEATS}: do not quote)" if n < MIN_REPEATS else ""),
              f"{'backbone':<20}{'size':>6}{'backbone s':>12}{'heads s':>10}{'total s':>10}"
-             f"{'head GFLOP/s':>14}{'% peak':>8}",
-             "-" * 80]
+             f"{'(min-max)':>16}{'head GFLOP/s':>14}{'% peak':>8}",
+             "-" * 96]
     for b in backbones:
         r = results[b]
         for size, t in r["sizes"].items():
+            rng = f"({t.get('total_s_min', t['total_s']):.3f}-{t.get('total_s_max', t['total_s']):.3f})"
             lines.append(f"{b:<20}{size:>6}{t['backbone_s']:>12.3f}{t['heads_s']:>10.3f}{t['total_s']:>10.3f}"
-                         f"{t['head_gflops']:>14.1f}{100 * t['head_frac_of_peak']:>7.0f}%")
+                         f"{rng:>16}{t['head_gflops']:>14.1f}{100 * t['head_frac_of_peak']:>7.0f}%")
         mem = r.get("memory")
         if mem:
             lines.append(f"{b:<20}peak memory at {results['mem_size']}px: {mem['peak_mb']:.0f} MB above the "

@@ -34,7 +34,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script 
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-from bench._measure import MemoryMeter, machine_info, median_time, run_isolated, write_json  # noqa: E402
+from bench._measure import (  # noqa: E402
+    MIN_REPEATS,
+    MemoryMeter,
+    load_avg,
+    machine_info,
+    median_time,
+    run_isolated,
+    spread,
+    write_json,
+)
 from pixelnet import ModelConfig, PixelNet, build_model  # noqa: E402
 from pixelnet.engine.cli import HelpFormatter  # noqa: E402
 from pixelnet.engine.config import parse_args  # noqa: E402
@@ -58,7 +67,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--pixels", type=int, default=2000, help="sampled pixels (sampled mode)")
     p.add_argument("--classes", type=int, default=60, help="outputs K (PASCAL-Context: 59 + background)")
     p.add_argument("--vgg-width", type=float, default=1.0, help="VGG channel multiplier (1 = VGG-16)")
-    p.add_argument("--steps", type=int, default=3, help="measured steps per mode")
+    p.add_argument("--steps", type=int, default=MIN_REPEATS,
+                   help=f"measured steps per mode (median and min-max reported; fewer than {MIN_REPEATS} are flagged)")
     p.add_argument("--warmup", type=int, default=1, help="unmeasured steps before the baseline")
     p.add_argument("--threads", type=int, default=0, help="torch threads (default: 0, torch's choice)")
     p.add_argument("--device", default="cpu", help="cpu, cuda or mps")
@@ -122,7 +132,9 @@ def measure(cfg: dict[str, Any]) -> dict[str, Any]:
     meter = MemoryMeter(device)
     meter.start()
     sec, times = median_time(step, steps=cfg["steps"], warmup=0, sync=sync)
+    sp = spread(times)
     return {"bps": 1.0 / sec, "step_s": sec, "step_times_s": [round(t, 4) for t in times],
+            "step_s_min": sp["min"], "step_s_max": sp["max"], "bps_min": 1.0 / sp["max"], "bps_max": 1.0 / sp["min"],
             "peak_mb": meter.peak_mb(), "baseline_mb": meter.baseline_mb, "memory_method": meter.method,
             "pixels_per_step": cfg["pixels"] if cfg["mode"] == "sampled" else s * s,
             "hypercolumn_dim": sum(t.channels for t in model.taps),
@@ -138,7 +150,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     if bad or not heads:
         raise SystemExit(f"--heads: unknown {bad}; choose from {HEADS}")
     taps = [t.strip() for t in args.taps.split(",") if t.strip()]
-    results: dict[str, Any] = {"machine": machine_info()}
+    results: dict[str, Any] = {"machine": machine_info(), "load_before": load_avg(), "repeats": args.steps}
     for head in heads:
         cfg = {"head": head, "mlp_width": args.mlp_width, "taps": taps, "size": args.size,
                "pixels": args.pixels, "classes": args.classes, "vgg_width": args.vgg_width,
@@ -148,6 +160,9 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
             print(f"[{head}] {mode} ...", file=sys.stderr, flush=True)
             res[mode] = run_isolated(__file__, {**cfg, "mode": mode})
         res["bps_ratio"] = res["sampled"]["bps"] / res["dense"]["bps"]
+        s_, d_ = res["sampled"], res["dense"]  # the ratio's spread: slowest vs fastest and back
+        res["bps_ratio_min"] = s_.get("bps_min", s_["bps"]) / d_.get("bps_max", d_["bps"])
+        res["bps_ratio_max"] = s_.get("bps_max", s_["bps"]) / d_.get("bps_min", d_["bps"])
         res["mem_ratio"] = res["dense"]["peak_mb"] / max(res["sampled"]["peak_mb"], 1e-6)
         res["config"] = {**cfg, "backbone": "vgg16", "mlp_widths": [args.mlp_width] * 2 if head == "mlp" else None,
                          "batch_images": 1, "trained": "whole network (SGD, momentum 0.9)",
@@ -156,6 +171,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
                         "bps_ratio": PAPER[head]["sampled"]["bps"] / PAPER[head]["dense"]["bps"],
                         "mem_ratio": PAPER[head]["dense"]["peak_mb"] / PAPER[head]["sampled"]["peak_mb"]}
         results[head] = res
+    results["load_after"] = load_avg()
     print(format_table(results, heads))
     if args.json:
         write_json(args.json, results)
@@ -165,16 +181,21 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
 def format_table(results: dict[str, Any], heads: list[str]) -> str:
     """The measured table beside the paper's ratios."""
     m = results["machine"]
-    lines = [f"torch {m['torch']}, {m['threads']} threads, {m['cpu']}, load {m['load_avg_1_5_15']}",
-             f"{'head':<8}{'mode':<9}{'updates/s':>10}{'peak MB':>10}{'step s':>9}",
-             "-" * 46]
+    n = results.get("repeats", 0)
+    lines = [f"torch {m['torch']}, {m['threads']} threads, {m['cpu']}; load (1, 5, 15 min) before "
+             f"{results.get('load_before')}, after {results.get('load_after')}; {n} measured steps per mode"
+             + (f" (fewer than {MIN_REPEATS}: do not quote)" if n < MIN_REPEATS else ""),
+             f"{'head':<8}{'mode':<9}{'updates/s median (min-max)':>28}{'peak MB':>10}{'step s':>9}",
+             "-" * 64]
     for head in heads:
         r = results[head]
         for mode in MODES:
-            lines.append(f"{head:<8}{mode:<9}{r[mode]['bps']:>10.3f}{r[mode]['peak_mb']:>10.0f}"
-                         f"{r[mode]['step_s']:>9.2f}")
+            x = r[mode]
+            rng = f"{x['bps']:.3f} ({x.get('bps_min', x['bps']):.3f}-{x.get('bps_max', x['bps']):.3f})"
+            lines.append(f"{head:<8}{mode:<9}{rng:>28}{x['peak_mb']:>10.0f}{x['step_s']:>9.2f}")
         p = r["paper"]
-        lines.append(f"{head:<8}dense/sampled: {r['bps_ratio']:.1f}x faster sampled, {r['mem_ratio']:.1f}x less "
+        lines.append(f"{head:<8}dense/sampled: {r['bps_ratio']:.1f}x ({r['bps_ratio_min']:.1f}-"
+                     f"{r['bps_ratio_max']:.1f}x) faster sampled, {r['mem_ratio']:.1f}x less "
                      f"memory (paper {p['bps_ratio']:.1f}x, {p['mem_ratio']:.1f}x)")
     return "\n".join(lines)
 

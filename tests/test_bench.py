@@ -97,3 +97,22 @@ def test_bench_demo_runs_every_measurement(tmp_path: Path) -> None:
                 "served_predict_median_s", "inspect_click_median_ms", "inspect_api_median_ms"):
         assert res[key] > 0, key
     assert json.loads((tmp_path / "demo.json").read_text())["served_predict_median_s"] == res["served_predict_median_s"]
+
+
+def test_repeats_report_median_spread_and_load(tmp_path: Path) -> None:
+    """#15 item 5: at least 5 repeats by default, median and min-max, load before and after."""
+    assert _measure.spread([3.0, 1.0, 2.0, 5.0, 4.0]) == {"median": 3.0, "min": 1.0, "max": 5.0, "n": 5}
+    with pytest.raises(ValueError):
+        _measure.spread([])
+    assert bench_train_step.get_args_parser().parse_args([]).steps >= 5
+    assert bench_inference.get_args_parser().parse_args([]).reps >= 5
+    res = bench_train_step.measure({**TINY, "mode": "sampled", "steps": 3, "warmup": 0})
+    assert res["step_s_min"] <= res["step_s"] <= res["step_s_max"] and res["bps_min"] <= res["bps"] <= res["bps_max"]
+    args = bench_train_step.get_args_parser().parse_args(
+        ["--heads", "linear", "--vgg-width", "0.0625", "--size", "32", "--pixels", "20", "--classes", "3",
+         "--steps", "2", "--warmup", "0", "--json", str(tmp_path / "t.json")])
+    data = bench_train_step.main(args)
+    assert len(data["load_before"]) == 3 and len(data["load_after"]) == 3
+    r = data["linear"]
+    assert r["bps_ratio_min"] <= r["bps_ratio"] <= r["bps_ratio_max"]
+    assert "do not quote" in bench_train_step.format_table(data, ["linear"])
