@@ -222,7 +222,6 @@ class DenseHypercolumns:
             self.maps[t.name] = f.float()
         self._norms: dict[tuple[str, int], torch.Tensor] = {}  # (tap, stride) -> (H', W') squared norms
         self._moments: dict[str, TapMoments] | None = None
-        self._rows: dict[str, torch.Tensor] = {}  # name -> (h_t * w_t, C_t) for gathers
 
     @classmethod
     def from_predictor(cls, predictor: object, task: str | None = None, taps: str | Sequence[str] | None = None, *,
@@ -273,7 +272,6 @@ class DenseHypercolumns:
         sub = DenseHypercolumns(self.maps, [t for t in self.taps if t.name in names], self.size,
                                 space=self.space, budget_mb=self.budget_mb)
         sub._norms = {k: v for k, v in self._norms.items() if k[0] in names}
-        sub._rows = self._rows  # same maps, same row copies
         if self._moments is not None:
             sub._moments = {n: self._moments[n] for n in names}
         return sub
@@ -292,17 +290,14 @@ class DenseHypercolumns:
                         or bool((yx[:, 1] >= self.size[1]).any())):
             raise ValueError(f"pixel outside the {self.size[0]}x{self.size[1]} image")
         out = []
-        for t in self.taps:  # sample_tap's formula, gathering contiguous rows of a (h*w, C) copy
+        for t in self.taps:  # sample_tap's formula, as column gathers of the (C, h * w) map
             f = self.maps[t.name]
-            if t.name not in self._rows:
-                self._rows[t.name] = f.permute(1, 2, 0).reshape(-1, t.channels).contiguous()
-            rows, w = self._rows[t.name], f.shape[2]
+            flat, w = f.reshape(t.channels, -1), f.shape[2]
             y0, y1, wy = interp_weights(yx[:, 0], f.shape[1], t.stride, t.offset)
             x0, x1, wx = interp_weights(yx[:, 1], w, t.stride, t.offset)
-            wy, wx = wy[:, None], wx[:, None]
-            top = torch.lerp(rows[y0 * w + x0], rows[y0 * w + x1], wx)
-            bottom = torch.lerp(rows[y1 * w + x0], rows[y1 * w + x1], wx)
-            out.append(torch.lerp(top, bottom, wy))
+            top = torch.lerp(flat.index_select(1, y0 * w + x0), flat.index_select(1, y0 * w + x1), wx)
+            bottom = torch.lerp(flat.index_select(1, y1 * w + x0), flat.index_select(1, y1 * w + x1), wx)
+            out.append(torch.lerp(top, bottom, wy).T)
         return torch.cat(out, 1)
 
     def sample(self, n: int, *, seed: int = 0) -> torch.Tensor:
@@ -368,17 +363,17 @@ class DenseHypercolumns:
         """
         key = (tap, stride)
         if key not in self._norms:
-            f = self.maps[tap]  # (C, h, w)
-            _, h, w = f.shape
-            zero = f.new_zeros
-            sq = f.pow(2).sum(0)  # cell norms²
-            hor = torch.cat([(f[:, :, :-1] * f[:, :, 1:]).sum(0), zero(h, 1)], 1) if w > 1 else zero(h, w)
-            ver = torch.cat([(f[:, :-1] * f[:, 1:]).sum(0), zero(1, w)], 0) if h > 1 else zero(h, w)
-            if h > 1 and w > 1:
-                diag = (f[:, :-1, :-1] * f[:, 1:, 1:]).sum(0) + (f[:, :-1, 1:] * f[:, 1:, :-1]).sum(0)
-                diag = torch.nn.functional.pad(diag, (0, 1, 0, 1))
-            else:
-                diag = zero(h, w)
+            full = self.maps[tap]  # (C, h, w)
+            _, h, w = full.shape
+            sq, hor, ver, diag = (full.new_zeros(h, w) for _ in range(4))
+            for f in self._channel_groups(full):  # bounded temporaries
+                sq += f.pow(2).sum(0)  # cell norms²
+                if w > 1:
+                    hor[:, :-1] += (f[:, :, :-1] * f[:, :, 1:]).sum(0)
+                if h > 1:
+                    ver[:-1] += (f[:, :-1] * f[:, 1:]).sum(0)
+                if h > 1 and w > 1:
+                    diag[:-1, :-1] += (f[:, :-1, :-1] * f[:, 1:, 1:]).sum(0) + (f[:, :-1, 1:] * f[:, 1:, :-1]).sum(0)
             ay, ax = self._axes(stride)
             ay_t, ax_t = ay[tap], ax[tap]
             out = []
@@ -392,6 +387,12 @@ class DenseHypercolumns:
             self._norms[key] = torch.cat(out, 0)
         return self._norms[key]
 
+    def _channel_groups(self, f: torch.Tensor, bytes_per_value: int = 4) -> Iterator[torch.Tensor]:
+        """Consecutive channel slices of ``f`` ``(C, h, w)`` of at most ``budget_mb / 8`` each."""
+        per = max(1, int(self.budget_mb * 2**20 / 8 // max(1, bytes_per_value * f.shape[1] * f.shape[2])))
+        for c0 in range(0, f.shape[0], per):
+            yield f[c0 : c0 + per]
+
     # ---- feature spaces ----------------------------------------------------------------
     def moments(self) -> dict[str, TapMoments]:
         """Exact per-channel sums over the image's ``H * W`` pixels of each tap's interpolated
@@ -400,12 +401,15 @@ class DenseHypercolumns:
             h, w = self.size
             out = {}
             for t in self.taps:
-                f = self.maps[t.name].double()  # (C, h_t, w_t)
-                ay, dy, ey = _pixel_moments_axis(h, f.shape[1], t)
-                ax, dx, ex = _pixel_moments_axis(w, f.shape[2], t)
-                s = torch.einsum("chw,h,w->c", f, ay, ax)
-                ss = (f * _tridiag(_tridiag(f, dy, ey, 1), dx, ex, 2)).sum((1, 2))
-                out[t.name] = TapMoments(h * w, s, ss)
+                full = self.maps[t.name]  # (C, h_t, w_t)
+                ay, dy, ey = _pixel_moments_axis(h, full.shape[1], t)
+                ax, dx, ex = _pixel_moments_axis(w, full.shape[2], t)
+                s, ss = [], []
+                for f in self._channel_groups(full, 8):
+                    f = f.double()
+                    s.append(torch.einsum("chw,h,w->c", f, ay, ax))
+                    ss.append((f * _tridiag(_tridiag(f, dy, ey, 1), dx, ex, 2)).sum((1, 2)))
+                out[t.name] = TapMoments(h * w, torch.cat(s), torch.cat(ss))
             self._moments = out
         return self._moments
 
@@ -423,7 +427,7 @@ class DenseHypercolumns:
             m = moments[t.name]
             mean = m.mean.float().view(-1, 1, 1)
             scale = (m.std.float() * math.sqrt(t.channels)).view(-1, 1, 1)
-            maps[t.name] = (self.maps[t.name] - mean) / scale
+            maps[t.name] = self.maps[t.name].sub(mean).div_(scale)
         return DenseHypercolumns(maps, self.taps, self.size, space="standardised", budget_mb=self.budget_mb)
 
 

@@ -141,6 +141,8 @@ def test_banded_maps_equal_one_band() -> None:
     w = {t.name: torch.randn(4, t.channels) for t in hc.taps}
     torch.testing.assert_close(small.project(w), hc.project(w))
     torch.testing.assert_close(small.squared_norms("b"), hc.squared_norms("b"))
+    for t in hc.tap_names:  # moments in channel groups
+        torch.testing.assert_close(small.moments()[t].sumsq, hc.moments()[t].sumsq)
 
 
 def test_projection_is_the_linear_map_of_every_hypercolumn() -> None:
