@@ -16,7 +16,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from pixelnet.engine.cli import HelpFormatter, UsageError, run_cli
+from pixelnet.engine.cli import HelpFormatter, UsageError, comma_floats, run_cli
 from pixelnet.engine.config import parse_args
 from pixelnet.image import ImageError, load_image
 from pixelnet.io import load_models, read_model_meta
@@ -26,10 +26,6 @@ from pixelnet.predictor import Predictor
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 
 
-def floats(text: str) -> list[float]:
-    return [float(t) for t in str(text).split(",") if t.strip()]
-
-
 def get_args_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=HelpFormatter)
@@ -37,7 +33,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", action="append", default=[], metavar="DIR", help="model folder (repeatable)")
     p.add_argument("--images", required=True, metavar="PATH", help="an image, a glob pattern, or a folder")
     p.add_argument("--out", required=True, metavar="OUT", help="output folder")
-    p.add_argument("--scales", type=floats, default=[1.0], help="test scales averaged, e.g. 0.5,1,1.5")
+    p.add_argument("--scales", type=comma_floats, default=[1.0], help="test scales averaged, e.g. 0.5,1,1.5")
     p.add_argument("--max-side", type=int, default=1024, help="longer image side predicted at (larger are resized)")
     p.add_argument("--device", default="auto", help="cpu, cuda, mps or auto")
     return p

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from pixelnet.backbones import BACKBONES
-from pixelnet.engine.cli import HelpFormatter, UsageError, run_cli
+from pixelnet.engine.cli import HelpFormatter, UsageError, comma_ints, comma_names, run_cli
 from pixelnet.engine.config import parse_args, write_resolved_config
 from pixelnet.engine.scribbles import MAX_CLASSES, ScribbleError, fit_scribbles
 from pixelnet.image import ImageError, load_image
@@ -23,15 +23,6 @@ from pixelnet.io import save_model
 from pixelnet.outputs import read_label_png
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
-
-
-def names(text: str) -> list[str]:
-    """``"a,b,c"`` -> ``["a", "b", "c"]``."""
-    return [t.strip() for t in str(text).split(",") if t.strip()]
-
-
-def ints(text: str) -> list[int]:
-    return [int(t) for t in str(text).split(",") if t.strip()]
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -42,13 +33,13 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--labels", action="append", default=[], metavar="PNG",
                    help="its label PNG, in the same order as --image (repeatable)")
     p.add_argument("--pairs", metavar="FOLDER", help="a folder of NAME.<ext> images with NAME.labels.png beside them")
-    p.add_argument("--classes", type=names, default=None,
+    p.add_argument("--classes", type=comma_names, default=None,
                    help="class names a,b,c for label values 1,2,3 (default: class1, class2, ... to the largest label)")
     p.add_argument("--out", required=True, metavar="DIR", help="model folder to write")
     p.add_argument("--backbone", choices=sorted(BACKBONES), default="efficientnet_lite0",
                    help="frozen backbone, with its registry weights")
-    p.add_argument("--taps", type=names, default=None, help="tap names (default: all taps of the backbone)")
-    p.add_argument("--mlp-width", type=ints, default=[128, 64], help="hidden widths of the MLP head")
+    p.add_argument("--taps", type=comma_names, default=None, help="tap names (default: all taps of the backbone)")
+    p.add_argument("--mlp-width", type=comma_ints, default=[128, 64], help="hidden widths of the MLP head")
     p.add_argument("--steps", type=int, default=60, help="SGD steps")
     p.add_argument("--pixels", type=int, default=1000, help="pixels sampled per image and step (stratified)")
     p.add_argument("--lr", type=float, default=0.01, help="head learning rate")

@@ -20,7 +20,10 @@ from .checkpoint import CheckpointError
 from .config import ConfigError
 from .fit import TrainingStopped
 
-__all__ = ["EXPECTED_ERRORS", "HelpFormatter", "UsageError", "default_text", "run_cli"]
+__all__ = [
+    "EXPECTED_ERRORS", "HelpFormatter", "UsageError", "comma_floats", "comma_ints", "comma_names", "default_text",
+    "run_cli",
+]
 
 
 class UsageError(ValueError):
@@ -103,3 +106,18 @@ class HelpFormatter(argparse.HelpFormatter):
         text = text.replace("%", "%%")  # help strings are %-formatted
         suffix = "(default)" if text == "" else f"(default: {text})"
         return f"{help_text} {suffix}" if help_text else suffix
+
+
+def comma_floats(text: str) -> list[float]:
+    """Option type: ``"0.5,1,1.5"`` -> ``[0.5, 1.0, 1.5]``."""
+    return [float(t) for t in str(text).split(",") if t.strip()]
+
+
+def comma_ints(text: str) -> list[int]:
+    """Option type: ``"256,320"`` -> ``[256, 320]``."""
+    return [int(t) for t in str(text).split(",") if t.strip()]
+
+
+def comma_names(text: str) -> list[str]:
+    """Option type: ``"cat, sofa,floor"`` -> ``["cat", "sofa", "floor"]``."""
+    return [t.strip() for t in str(text).split(",") if t.strip()]
