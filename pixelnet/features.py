@@ -28,12 +28,15 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING
 
 import torch
 
 from .hypercolumn import interp_weights
 from .taps import TapInfo, parse_taps
+
+if TYPE_CHECKING:
+    from .predictor import Predictor
 
 __all__ = [
     "HYPERCOLUMN", "SPACES", "DenseHypercolumns", "KMeansModel", "PCAModel", "SegmentProfile", "TapMoments",
@@ -41,7 +44,6 @@ __all__ = [
     "pool_moments", "segment_profile", "similarity_maps", "top_matches",
 ]
 
-Space = Literal["raw", "standardised"]
 SPACES: tuple[str, ...] = ("raw", "standardised")
 HYPERCOLUMN = "hypercolumn"  # key of the whole-hypercolumn map next to the per-tap maps
 _EPS = 1e-12
@@ -224,7 +226,7 @@ class DenseHypercolumns:
         self._moments: dict[str, TapMoments] | None = None
 
     @classmethod
-    def from_predictor(cls, predictor: object, task: str | None = None, taps: str | Sequence[str] | None = None, *,
+    def from_predictor(cls, predictor: Predictor, task: str | None = None, taps: str | Sequence[str] | None = None, *,
                        scale: float = 1.0) -> DenseHypercolumns:
         """The hypercolumns of a :class:`pixelnet.Predictor`'s current image (its cached tap maps).
 
@@ -235,10 +237,6 @@ class DenseHypercolumns:
                 the taps the model reads), e.g. ``"s2,s4,s8,s16,s32,head"``.
             scale: input scale; pixel coordinates refer to ``predictor.input_size(scale)``.
         """
-        from .predictor import Predictor
-
-        if not isinstance(predictor, Predictor):
-            raise TypeError("from_predictor needs a pixelnet.Predictor")
         task = task or predictor.tasks[0]
         model = predictor.models[task]
         info = model.backbone.tap_info
