@@ -18,7 +18,9 @@ from pixelnet import build_backbone
 from pixelnet.engine.config import ConfigError, apply_yaml_defaults, parse_args
 
 ROOT = Path(__file__).resolve().parents[1]
-CONFIGS = sorted((ROOT / "configs").rglob("*.yaml"))
+ALL_CONFIGS = sorted((ROOT / "configs").rglob("*.yaml"))
+SETTINGS = [c for c in ALL_CONFIGS if c.parent.name == "experiments"]  # train/experiments.py --settings
+CONFIGS = [c for c in ALL_CONFIGS if c not in SETTINGS]  # --config files of a CLI's options
 NOT_RECIPE = ("out", "config", "resume")  # where a run writes, not how it trains
 
 
@@ -43,11 +45,12 @@ def rel(config: Path) -> str:
 
 
 def test_there_are_configs_for_the_paper_and_the_shipped_models() -> None:
-    names = {rel(c) for c in CONFIGS}
+    names = {rel(c) for c in ALL_CONFIGS}
     for need in ("configs/paper/pascal_context_seg.yaml", "configs/paper/nyuv2_normals.yaml",
                  "configs/paper/hed_bsds_edges.yaml", "configs/paper/voc2012_seg.yaml",
                  "configs/default_models/seg.yaml", "configs/default_models/normals.yaml",
-                 "configs/default_models/edges.yaml", "configs/bench/train_step_paper_mlp.yaml"):
+                 "configs/default_models/edges.yaml", "configs/bench/train_step_paper_mlp.yaml",
+                 "configs/experiments/findings.yaml", "configs/experiments/quick.yaml"):
         assert need in names
 
 
@@ -121,8 +124,29 @@ def test_yaml_values_mean_what_the_flags_mean(tmp_path: Path) -> None:
             apply_yaml_defaults(run.get_args_parser(), path)
 
 
+@pytest.mark.parametrize(("name", "quick"), [("findings", False), ("quick", True)])
+def test_experiment_settings_files_are_the_code_defaults(name: str, quick: bool) -> None:
+    ex = load_module("train/experiments.py")
+    base = ex.Settings(**(ex.QUICK if quick else {}))
+    loaded = ex.load_settings(ROOT / f"configs/experiments/{name}.yaml", ex.Settings(size=7, seed=9))
+    assert loaded == base
+
+
+def test_experiment_settings_refuse_unknown_fields_and_wrong_types(tmp_path: Path) -> None:
+    ex = load_module("train/experiments.py")
+    path = tmp_path / "s.yaml"
+    for bad, match in (({"sise": 64}, "unknown setting"), ({"size": "64"}, "must be a int"),
+                       ({"taps": "s2,s4"}, "must be a tuple"), ({"pretrained": 1}, "must be a bool")):
+        path.write_text(yaml.safe_dump(bad))
+        with pytest.raises(ConfigError, match=match):
+            ex.load_settings(path, ex.Settings())
+    path.write_text(yaml.safe_dump({"lr": 1, "train-scenes": 10}))
+    st = ex.load_settings(path, ex.Settings())
+    assert st.lr == 1.0 and isinstance(st.lr, float) and st.train_scenes == 10
+
+
 def test_docs_point_at_every_config() -> None:
     docs = "".join((ROOT / p).read_text() for p in ("docs/training.md", "assets/models/README.md", "README.md",
-                                                     "docs/benchmarks.md"))
-    missing = [rel(c) for c in CONFIGS if rel(c) not in docs]
+                                                     "docs/benchmarks.md", "docs/experiments.md"))
+    missing = [rel(c) for c in ALL_CONFIGS if rel(c) not in docs]
     assert not missing, f"configs no document mentions: {missing}"

@@ -35,12 +35,13 @@ import json
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+import yaml
 from torch.utils.data import Dataset
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,6 +61,7 @@ from pixelnet.engine import (  # noqa: E402
     step_loader,
 )
 from pixelnet.engine.cli import HelpFormatter  # noqa: E402
+from pixelnet.engine.config import ConfigError  # noqa: E402
 from pixelnet.engine.progress import Progress, format_duration, read_log  # noqa: E402
 
 FINDINGS = ("T1", "T2", "T3", "T4", "T15")
@@ -94,11 +96,50 @@ QUICK = dict(size=32, train_scenes=6, val_scenes=2, edge_val_scenes=2, edge_thre
              iters_t1=2, evals=1, pixels=10, mlp_width=16, pretrained=False)
 
 
+def load_settings(path: str | Path, base: Settings) -> Settings:
+    """``base`` with the fields a YAML file sets (``configs/experiments/*.yaml``).
+
+    Raises:
+        ConfigError: unreadable file, not a mapping, an unknown field or a value of the wrong type.
+    """
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError as e:
+        raise ConfigError(f"cannot read settings {path}: {e.strerror}") from e
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path} is not valid YAML: {e}") from e
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} must hold a mapping of setting: value")
+    known = {f.name for f in fields(Settings)}
+    values: dict[str, Any] = {}
+    for key, value in data.items():
+        name = str(key).replace("-", "_")
+        if name not in known:
+            raise ConfigError(f"{path}: unknown setting {key!r}; known: {sorted(known)}")
+        current = getattr(base, name)
+        if isinstance(current, tuple):
+            ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
+            value = tuple(value) if ok else value
+        elif isinstance(current, float) and isinstance(value, int) and not isinstance(value, bool):
+            value, ok = float(value), True
+        else:
+            ok = type(value) is type(current)
+        if not ok:
+            raise ConfigError(f"{path}: {key!r} must be a {type(current).__name__}, not {value!r}")
+        values[name] = value
+    return replace(base, **values)
+
+
 class InMemory(Dataset):
     """Samples rendered once and kept (every variant trains on exactly the same scenes)."""
 
-    def __init__(self, dataset: Dataset) -> None:
-        self.items = [dataset[i] for i in range(len(dataset))]
+    def __init__(self, dataset: Dataset, desc: str = "rendering scenes") -> None:
+        with Progress(desc, total=len(dataset), unit="scene") as bar:
+            self.items = []
+            for i in range(len(dataset)):
+                self.items.append(dataset[i])
+                bar.update(1)
 
     def __len__(self) -> int:
         return len(self.items)
@@ -113,10 +154,13 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--only", default=",".join(FINDINGS), help=f"comma-separated findings from {FINDINGS}")
     p.add_argument("--out", default=str(ROOT / "runs" / "experiments"), help="output folder")
     p.add_argument("--quick", action="store_true", help="tiny settings (seconds; checks the mechanics only)")
+    p.add_argument("--settings", metavar="YAML",
+                   help="experiment settings file, e.g. configs/experiments/findings.yaml (after --quick; "
+                   "unknown fields are refused)")
     p.add_argument("--t3-json", default=str(ROOT / "runs" / "bench" / "train_step.json"),
                    help="bench/bench_train_step.py JSON for T3 (measured small when absent)")
     p.add_argument("--iters", type=int, default=None, help="steps of the T2/T4/T15 runs (default: 100; 2 with --quick)")
-    p.add_argument("--seed", type=int, default=0, help="seed of every run")
+    p.add_argument("--seed", type=int, default=None, help="seed of every run (default: 0, or the settings file's)")
     p.add_argument("--threads", type=int, default=0, help="torch threads (default: 0, torch's choice)")
     return p
 
@@ -137,8 +181,8 @@ class Lab:
         self.st, self.out, self.overall = st, out, overall
         size = (st.size, st.size)
         t = time.perf_counter()
-        self.train = InMemory(SynthScenes("train", size=size, length=st.train_scenes))
-        self.val = InMemory(SynthScenes("val", size=size, length=st.val_scenes))
+        self.train = InMemory(SynthScenes("train", size=size, length=st.train_scenes), "rendering train scenes")
+        self.val = InMemory(SynthScenes("val", size=size, length=st.val_scenes), "rendering val scenes")
         print(f"rendered {st.train_scenes} + {st.val_scenes} scenes in {time.perf_counter() - t:.0f} s",
               flush=True)
         self.ctx = init_distributed("cpu")
@@ -348,7 +392,14 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         sys.path.insert(0, str(ROOT))  # bench/ is a folder of scripts: located from the repository root once
     if args.threads:
         torch.set_num_threads(args.threads)
-    st = Settings(seed=args.seed, **(QUICK if args.quick else {}))
+    st = Settings(**(QUICK if args.quick else {}))
+    if args.settings:
+        try:
+            st = load_settings(args.settings, st)
+        except ConfigError as e:
+            raise SystemExit(f"--settings: {e}") from e
+    if args.seed is not None:
+        st.seed = args.seed
     if args.iters:
         st.iters = args.iters
     out = Path(args.out)
@@ -383,7 +434,8 @@ def write_results(out: Path, st: Settings, results: dict[str, Any], total: float
     ran = list(results)
     results = {f: ({**kept, **results})[f] for f in FINDINGS if f in kept or f in results}
     lines = ["# PixelNet's analysis findings on SynthScenes", "",
-             f"Command: `python train/experiments.py {'--quick ' if args.quick else ''}--only {','.join(ran)}` "
+             f"Command: `python train/experiments.py {'--quick ' if args.quick else ''}"
+             f"{f'--settings {args.settings} ' if args.settings else ''}--only {','.join(ran)}` "
              f"({total / 60:.1f} min; torch {m['torch']}, {m['threads']} threads, {m['cpu']}, load average "
              f"{m['load_avg_1_5_15']} at the end)."
              + (f" Kept from an earlier run in this folder with the same settings: {', '.join(kept)}." if kept else ""),

@@ -22,6 +22,7 @@ from PIL import Image
 from pixelnet.data import SynthScenes
 from pixelnet.engine.cli import HelpFormatter
 from pixelnet.engine.evaluate import evaluate
+from pixelnet.engine.progress import Progress
 from pixelnet.image import load_image
 from pixelnet.io import load_model, load_models
 from pixelnet.predictor import Predictor
@@ -49,7 +50,9 @@ def regression_figures(models: Path, size: int, seed: int) -> dict:
     for task in TASKS:
         s = {"split": "test", "seed": seed, "limit": SLICE[task], "size": [size, size], "scales": [1.0]}
         data = SynthScenes("test", size=(size, size), length=s["limit"], seed_offset=seed)
-        metrics = evaluate(load_model(models / task, task=task), data, scales=(1.0,), device="cpu")
+        with Progress(f"regression slice {task}", unit="image") as bar:
+            metrics = evaluate(load_model(models / task, task=task), data, scales=(1.0,), device="cpu",
+                               progress=bar)
         out["tasks"][task] = {"slice": s, "metrics": metrics}
         print(task, metrics)
     return out
@@ -59,12 +62,16 @@ def example_figure(models: Path, examples: Path, path: Path, height: int = 160) 
     """Rows: photo | segmentation | normals | edges, for every example photo."""
     predictor = Predictor(load_models({t: models / t for t in TASKS}), device="cpu", max_side=320)
     rows = []
-    for photo in sorted(examples.glob("*.jpg")):
+    photos = sorted(examples.glob("*.jpg"))
+    bar = Progress("example figure", total=len(photos), unit="photo")
+    for photo in photos:
         img = predictor.set_image(load_image(photo))
         pred = predictor.predict()
         tiles = [img, seg_to_rgb(pred["seg"]), normals_to_rgb(pred["normals"]), edges_to_rgb(pred["edges"])]
         w = round(img.shape[1] * height / img.shape[0])
         rows.append(np.concatenate([np.asarray(Image.fromarray(t).resize((w, height))) for t in tiles], 1))
+        bar.update(1, note=photo.name)
+    bar.close()
     width = max(r.shape[1] for r in rows)
     rows = [np.pad(r, ((0, 4), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows]
     path.parent.mkdir(parents=True, exist_ok=True)
