@@ -300,6 +300,9 @@ def main(args: argparse.Namespace) -> int:
             if limit is None:
                 budget, _ = choose_val_size(train_s=val_size["train_s"], available=len(val_set), cpu=cpu)
             with Progress("validation", unit="image") as bar:
+                bar.message(f"validating on {limit} images" if limit is not None else
+                            "validating: the first image's time sets how many images fit in "
+                            f"{format_duration(budget or 0)}")
                 metrics = evaluate(m, val_set, limit=limit, device=ctx.device, progress=bar, budget_s=budget)
                 if limit is None:
                     val_size["limit"] = bar.total
