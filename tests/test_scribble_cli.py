@@ -79,6 +79,13 @@ def test_scribble_then_predict(tmp_path: Path, capsys: pytest.CaptureFixture[str
                               "--images", str(images / "a.jpg"), "--out", str(out2), "--device", "cpu"]) == 0
     assert (out2 / "a.seg.model.png").is_file() and (out2 / "a.seg.seg.png").is_file()
 
+    # the reference HED beside our edges head: both written, told apart by name
+    out3 = tmp_path / "out3"
+    assert _run(predict_cli, ["--model", "hed", "--model", str(REPO / "assets/models/edges"),
+                              "--images", str(images / "a.jpg"), "--out", str(out3), "--device", "cpu"]) == 0
+    hed, ours = (np.asarray(Image.open(out3 / f"a.edges.{n}.png")) for n in ("hed", "edges"))
+    assert hed.shape == ours.shape == (48, 64) and not np.array_equal(hed, ours)
+
 
 def test_scribble_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     _write_pair(tmp_path, "a", 0)

@@ -4,7 +4,8 @@ Runs the models exactly as the explorer does (the dense :class:`~pixelnet.predic
 at ``--scales``; models sharing a frozen backbone share its pass) and writes per image and task
 the files of :func:`pixelnet.outputs.write_predictions`: seg an index PNG and a colour PNG,
 normals an RGB PNG and a float ``.npy``, edges an 8-bit probability PNG and the NMS map. An
-unreadable image is reported and skipped; the exit status is 1 if any image failed.
+unreadable image is reported and skipped; the exit status is 1 if any image failed. ``--model hed``
+adds the reference HED edge detector (offline HED-BSDS weights), e.g. beside a PixelNet edges head.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import argparse
 import glob
 import sys
 from pathlib import Path
+from typing import Any
 
 from tqdm import tqdm
 
@@ -22,6 +24,7 @@ from pixelnet.image import ImageError, load_image
 from pixelnet.io import load_models, read_model_meta
 from pixelnet.outputs import write_predictions
 from pixelnet.predictor import Predictor
+from pixelnet.reference import REFERENCE_MODELS, load_reference
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 
@@ -30,7 +33,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=HelpFormatter)
     p.add_argument("--config", help="YAML file of option defaults (command-line flags win)")
-    p.add_argument("--model", action="append", default=[], metavar="DIR", help="model folder (repeatable)")
+    p.add_argument("--model", action="append", default=[], metavar="DIR",
+                   help="model folder, or 'hed' for the reference HED edge detector (repeatable)")
     p.add_argument("--images", required=True, metavar="PATH", help="an image, a glob pattern, or a folder")
     p.add_argument("--out", required=True, metavar="OUT", help="output folder")
     p.add_argument("--scales", type=comma_floats, default=[1.0], help="test scales averaged, e.g. 0.5,1,1.5")
@@ -60,16 +64,24 @@ def main(args: argparse.Namespace) -> int:
         raise UsageError("--scales must be positive numbers")
     files = find_images(args.images)
     # one predictor per group of models with distinct tasks (several models of one task go to
-    # several groups, and their files carry the model folder's name)
+    # several groups, and their files carry the model's name); a reference model (``hed``) has its own
     groups: list[dict[str, str]] = []
+    predictors: list[Any] = []
     for m in args.model:
+        if m in REFERENCE_MODELS:
+            ref = load_reference(m)
+            groups.append({ref.task: m})
+            predictors.append(ref.predictor(device=args.device, max_side=args.max_side))
+            continue
         task = read_model_meta(m)["config"]["task"]
-        group = next((g for g in groups if task not in g), None)
+        group = next((g for g, p in zip(groups, predictors) if p is None and task not in g), None)
         if group is None:
             groups.append(group := {})
+            predictors.append(None)
         group[task] = m
     repeated = {t for t in {t for g in groups for t in g} if sum(t in g for g in groups) > 1}
-    predictors = [Predictor(load_models(g), device=args.device, max_side=args.max_side) for g in groups]
+    predictors = [p if p is not None else Predictor(load_models(g), device=args.device, max_side=args.max_side)
+                  for g, p in zip(groups, predictors)]
     out = Path(args.out)
     failed: list[str] = []
     bar = tqdm(files, desc="predict", unit="img", disable=None)
