@@ -21,9 +21,12 @@ from pixelnet.engine.cli import HelpFormatter, default_text
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # bench/ and demo/ are folders of scripts
 
-CLIS = ("train/run.py", "train/eval.py", "train/experiments.py", "train/model_card.py", "demo/app.py",
-        "bench/bench_train_step.py", "bench/bench_inference.py", "bench/bench_demo.py",
-        "bench/bench_synthscenes.py")
+
+CLIS = tuple(sorted(str(p.relative_to(ROOT)) for pattern in ("train/*.py", "bench/bench_*.py", "demo/app.py")
+                    for p in ROOT.glob(pattern) if "def get_args_parser" in p.read_text()))
+"""Every command-line tool of the repository (found by its ``get_args_parser``)."""
+KNOWN_FAULTS = {"train/scribble.py": "--seed has no help text, so its default is not shown"}
+"""CLIs whose --help still breaks a rule (reported to their owners; expected to fail until fixed)."""
 
 
 def load_parser(path: str) -> argparse.ArgumentParser:
@@ -67,7 +70,13 @@ def entry_of(entries: list[str], action: argparse.Action) -> str:
     return found[0]
 
 
-@pytest.mark.parametrize("path", CLIS)
+def test_every_cli_is_checked() -> None:
+    assert {"train/run.py", "train/eval.py", "train/experiments.py", "demo/app.py",
+            "bench/bench_train_step.py", "bench/bench_inference.py"} <= set(CLIS)
+
+
+@pytest.mark.parametrize("path", [pytest.param(c, marks=pytest.mark.xfail(reason=KNOWN_FAULTS[c]))
+                                  if c in KNOWN_FAULTS else c for c in CLIS])
 def test_help_states_each_default_once(path: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COLUMNS", "100")  # wrapped lines are joined back by help_entries
     parser = load_parser(path)
