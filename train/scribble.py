@@ -43,7 +43,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=60, help="SGD steps")
     p.add_argument("--pixels", type=int, default=1000, help="pixels sampled per image and step (stratified)")
     p.add_argument("--lr", type=float, default=0.01, help="head learning rate")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the head initialisation and the pixel sampler")
     p.add_argument("--device", default="cpu", help="cpu, cuda, mps or auto")
     return p
 
