@@ -106,9 +106,9 @@ def test_features_pca_kmeans_and_segment_profile(env) -> None:
     q = seg[2:22, 2:30].reshape(-1, 3)
     assert (q == q[0]).all(axis=1).mean() > 0.9
     evt = gr.SelectData(None, {"index": [8, 8], "value": None})
-    frame, md = app.segment_profile(_payload(p["good.png"]), "standardised", None, None, None, evt)
-    assert isinstance(frame, pd.DataFrame) and len(frame) == 2 * len(taps)
-    assert set(frame["measure"]) == {"distinct (image std)", "coherence (mean cosine)"} and "Segment" in md
+    distinct, coherence, md = app.segment_profile(_payload(p["good.png"]), "standardised", None, None, None, evt)
+    assert isinstance(distinct, pd.DataFrame) and list(distinct["tap"]) == list(coherence["tap"]) == taps
+    assert (distinct["value"] > 0).all() and (coherence["value"] <= 1 + 1e-6).all() and "Segment" in md
     again = app.features(_payload(p["good.png"]), 3, "standardised")
     assert np.array_equal(again[2], seg)  # deterministic given the seed
     with pytest.raises(gr.Error, match="between 2 and 16"):

@@ -223,8 +223,9 @@ class FeaturesTab(TabBase):
     @user_errors
     @on_model_thread
     def segment_profile(self, image: Any, space: str, seg_model: str | None, normals_model: str | None,
-                        edges_model: str | None, evt: gr.SelectData) -> tuple[Any, str]:
-        """Click on the k-means overlay: the segment's per-tap profile (bar chart, Markdown)."""
+                        edges_model: str | None, evt: gr.SelectData) -> tuple[Any, Any, str]:
+        """Click on the k-means overlay: the segment's per-tap profile (two bar charts: distinctness
+        and coherence per tap; Markdown)."""
         if evt is None or evt.index is None:
             raise gr.Error("click on the segments")
         with self.explorer.lock, single_thread():
@@ -238,12 +239,14 @@ class FeaturesTab(TabBase):
             seg = int(labels[yw, xw])
             (hc,) = self._hypercolumns(space, s)
             prof = segment_profile(hc.select(list(km.taps)), labels, seg)
-        rows = [{"tap": t, "value": prof.distinct[t], "measure": "distinct (image std)"} for t in km.taps]
-        rows += [{"tap": t, "value": prof.coherence[t], "measure": "coherence (mean cosine)"} for t in km.taps]
+        distinct = pd.DataFrame({"tap": list(km.taps), "value": [prof.distinct[t] for t in km.taps],
+                                 "measure": ["distinct (image std)"] * len(km.taps)})
+        coherence = pd.DataFrame({"tap": list(km.taps), "value": [prof.coherence[t] for t in km.taps],
+                                  "measure": ["coherence (mean cosine)"] * len(km.taps)})
         md = (f"**Segment {seg}**: {prof.pixels} pixels ({100 * prof.pixels / labels.numel():.1f} %). "
               "*Distinct*: how far the segment's mean lies from the image mean in that tap (RMS over channels, "
               "in image standard deviations). *Coherence*: mean cosine of its pixels to the segment mean.")
-        return pd.DataFrame(rows), md
+        return distinct, coherence, md
 
     @user_errors
     @on_model_thread
@@ -306,18 +309,22 @@ def build(app: FeaturesTab, view: MainView) -> None:
                 seg_b = SafeImage(label="B: k-means segments", interactive=False)
     per_tap = SafeGallery(label="PCA per tap (shallow to deep)", columns=6, height=260)
     with gr.Row():
-        profile = gr.BarPlot(x="tap", y="value", color="measure", sort=tap_names, label="Segment profile per tap")
+        distinct = gr.BarPlot(x="tap", y="value", color="measure", sort=tap_names,
+                              label="Segment: distance of its mean from the image mean, per tap")
+        coherence = gr.BarPlot(x="tap", y="value", color="measure", sort=tap_names,
+                               label="Segment: mean cosine of its pixels to its mean, per tap")
         profile_md = gr.Markdown()
     with gr.Row():
         x_in = gr.Number(label="x in A (original pixels)", precision=0, elem_id="features-x")
         y_in = gr.Number(label="y in A (original pixels)", precision=0, elem_id="features-y")
         find = gr.Button("Similarity maps of (x, y)", elem_id="features-find")
-    cross = SafeGallery(label="Similarity maps of the clicked pixel on B (on A without B)", columns=4, height=360)
+    cross = SafeGallery(label="Similarity maps of the clicked pixel on B (on A without B)", columns=4, height=360,
+                        elem_id="features-cross")
     result = gr.JSON(label="features result (the /features API returns this)", open=False)
     cross_json = gr.JSON(label="similarity result", open=False)
     run.click(app.features, [view.image_in, k, space, chosen, seed, image_b, *view.models_in],
               [per_tap, pca_a, seg_a, legend, pca_b, seg_b, result], preprocess=False, api_name="features")
-    seg_a.select(app.segment_profile, [view.image_in, space, *view.models_in], [profile, profile_md],
+    seg_a.select(app.segment_profile, [view.image_in, space, *view.models_in], [distinct, coherence, profile_md],
                  preprocess=False, api_visibility="private")
     find.click(app.similarity, [view.image_in, x_in, y_in, space, image_b, *view.models_in], [cross, cross_json],
                preprocess=False, api_name="similarity")
