@@ -129,3 +129,13 @@ def test_features_of_two_images_share_colours_and_chosen_taps(env) -> None:
     assert (seg_b[:, ::-1] == seg).all(axis=2).mean() > 0.8
     with pytest.raises(gr.Error, match="unknown taps"):
         app.features(_payload(p["good.png"]), 2, "raw", ["nope"])
+
+
+def test_click_on_the_pca_picture_finds_the_pixel_in_b(env) -> None:
+    app, p = env
+    evt = gr.SelectData(None, {"index": [10, 20], "value": None})
+    gallery, d = app.on_select_cross(_payload(p["good.png"]), _payload(p["mirrored.png"]), "raw", None, None, None,
+                                     evt)
+    assert d["cross_image"] and (d["working_x"], d["working_y"]) == (10, 20) and len(gallery) == len(d["taps"]) + 1
+    _, alone = app.on_select_cross(_payload(p["good.png"]), None, "raw", None, None, None, evt)
+    assert not alone["cross_image"] and alone["mean"] != d["mean"]
