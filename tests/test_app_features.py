@@ -129,6 +129,8 @@ def test_features_of_two_images_share_colours_and_chosen_taps(env) -> None:
     assert (seg_b[:, ::-1] == seg).all(axis=2).mean() > 0.8
     with pytest.raises(gr.Error, match="unknown taps"):
         app.features(_payload(p["good.png"]), 2, "raw", ["nope"])
+    with pytest.raises(gr.Error, match="at least one tap"):
+        app.features(_payload(p["good.png"]), 2, "raw", [])
 
 
 def test_click_on_the_pca_picture_finds_the_pixel_in_b(env) -> None:

@@ -190,7 +190,7 @@ class FeaturesTab(TabBase):
             sb = self._second(image_b, models)
             sessions = [s] if sb is None else [s, sb]
             hcs = self._hypercolumns(space, *sessions)
-            chosen = check_taps(list(taps) if taps else None, hcs[0].tap_names) or hcs[0].tap_names
+            chosen = check_taps(None if taps is None else list(taps), hcs[0].tap_names) or hcs[0].tap_names
             per_tap = {t: fit_pca(hcs, [t], seed=int(seed)) for t in hcs[0].tap_names}
             pca_all = fit_pca(hcs, chosen, seed=int(seed))
             km = fit_kmeans(hcs, k, chosen, seed=int(seed))
