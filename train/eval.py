@@ -12,6 +12,13 @@ Prints a table; ``--json FILE`` writes exactly the metric keys of the task:
 On SynthScenes, ``--seed S --limit N`` evaluates the N scenes of the split that start at
 position S, so evaluation can always use scenes no model was trained on.
 
+On ``--data middlebury-motorcycle`` (one real photo with ground truth from its disparity,
+:mod:`pixelnet.data.middlebury`) the table and the JSON also have, under ``baselines``, the
+normals statistics of "every pixel faces the camera" and "the best constant normal" (the mean
+valid normal), and for edges, under ``boundary``, the occlusion-boundary recall of the top
+``--boundary-budget`` x (boundary pixels) thinned edge pixels within ``--boundary-tolerance``
+pixels (:func:`pixelnet.metrics.boundary_recall`).
+
 ``--model hed`` evaluates the paper's reference edge detector, HED with its HED-BSDS weights
 (:mod:`pixelnet.reference`), on any dataset with edges, e.g. ``--model hed --data bsds500``.
 """
@@ -27,10 +34,12 @@ from pixelnet.engine.cli import HelpFormatter, UsageError, run_cli
 from pixelnet.engine.config import parse_args
 from pixelnet.engine.datasets import EVAL_SPLITS, dataset_class_names, open_dataset
 from pixelnet.engine.evaluate import evaluate, format_metrics
+from pixelnet.engine.geometry_eval import GEOMETRY_DATASETS, BoundaryRecallMeter, normals_baselines
 from pixelnet.engine.progress import Progress
 from pixelnet.reference import REFERENCE_MODELS, load_model_or_reference
 
-DATASETS = ("synth", "bsds500", "hed-bsds", "nyuv2", "pascal-context", "voc2012", "sbd", "voc-aug")
+DATASETS = ("synth", "bsds500", "hed-bsds", "nyuv2", "pascal-context", "voc2012", "sbd", "voc-aug",
+            "middlebury-motorcycle")
 
 
 def floats(text: str) -> list[float]:
@@ -61,6 +70,10 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--synth-size", type=ints, default=[256, 256], help="SynthScenes image size H,W (or S)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
     p.add_argument("--max-side", type=int, default=1024, help="predictor size limit (results at full size)")
+    p.add_argument("--boundary-tolerance", type=float, default=2.0,
+                   help="middlebury-motorcycle, edges: occlusion-boundary match distance (px)")
+    p.add_argument("--boundary-budget", type=float, default=2.0,
+                   help="middlebury-motorcycle, edges: thinned edge pixels kept per boundary pixel")
     p.add_argument("--json", help="write the metrics to this JSON file")
     p.add_argument("--quiet", action="store_true", help="no progress bar or progress lines")
     return p
@@ -69,6 +82,8 @@ def get_args_parser() -> argparse.ArgumentParser:
 def main(args: argparse.Namespace) -> int:
     if not args.model:
         raise UsageError("--model is required (a folder with model.safetensors and config.json, or hed)")
+    if args.boundary_tolerance < 0 or args.boundary_budget <= 0:
+        raise UsageError("--boundary-tolerance must be >= 0 and --boundary-budget > 0")
     if args.limit is not None and args.limit < 1:
         raise UsageError("--limit must be >= 1")
     if not args.scales or min(args.scales) <= 0:
@@ -92,10 +107,23 @@ def main(args: argparse.Namespace) -> int:
     with Progress(f"eval {task}", total=total, unit="image", enabled=not args.quiet) as bar:
         bar.message(f"evaluating {task} on {total} images of {where}"
                     + (" (edges: the BSDS matching takes seconds per image)" if task == "edges" else ""))
-        metrics = evaluate(model, dataset, scales=args.scales, limit=total, device=args.device,
-                           max_side=args.max_side, progress=bar)
+        boundary = (BoundaryRecallMeter(tolerance=args.boundary_tolerance, budget=args.boundary_budget)
+                    if task == "edges" and args.data in GEOMETRY_DATASETS else None)
+        metrics: dict = evaluate(model, dataset, scales=args.scales, limit=total, device=args.device,
+                                 max_side=args.max_side, progress=bar,
+                                 on_prediction=None if boundary is None else boundary.update)
     print(format_metrics(task, metrics, title=f"{task} model {args.model} on {where}: {total} images, "
                                               f"scales {','.join(f'{s:g}' for s in args.scales)}"))
+    if task == "normals" and args.data in GEOMETRY_DATASETS:
+        metrics["baselines"] = normals_baselines(dataset, limit=total)
+        for name, values in metrics["baselines"].items():
+            print(format_metrics(task, values, title=f"baseline {name}" + (
+                f" n = ({values['x']:.3f}, {values['y']:.3f}, {values['z']:.3f})" if "x" in values else "")))
+    if boundary is not None:
+        metrics["boundary"] = boundary.compute()
+        b = metrics["boundary"]
+        print(f"occlusion boundaries: recall {b['boundary_recall']:.4f}, precision {b['boundary_precision']:.4f} "
+              f"(top {b['budget']:g} x boundary pixels of the thinned map, within {b['tolerance']:g} px)")
     if args.json:
         path = Path(args.json)
         path.parent.mkdir(parents=True, exist_ok=True)

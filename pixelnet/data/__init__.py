@@ -6,9 +6,10 @@ Every dataset returns samples as dicts of numpy arrays with one structure (docum
 
 from pixelnet.data.bsds import BSDS500, HEDBSDS
 from pixelnet.data.common import IGNORE_INDEX, DatasetError
+from pixelnet.data.middlebury import MOTORCYCLE_CALIBRATION, MiddleburyMotorcycle, disparity_to_normals
 from pixelnet.data.nyuv2 import NYU13_CLASSES, NYUv2Normals
 from pixelnet.data.pascal import PASCAL_CONTEXT_CLASSES, VOC2012, VOC_CLASSES, PascalContext
-from pixelnet.data.registry import DATASET_TASKS, DATASETS, build_dataset, dataset_classes
+from pixelnet.data.registry import DATASET_TASKS, DATASETS, ROOTLESS_DATASETS, build_dataset, dataset_classes
 from pixelnet.data.sbd import SBD, VOCAug
 from pixelnet.data.synthscenes import SYNTH_CLASSES, SYNTH_SPLITS, SynthScenes, render_scene
 
@@ -18,8 +19,10 @@ __all__ = [
     "DATASET_TASKS",
     "HEDBSDS",
     "IGNORE_INDEX",
+    "MOTORCYCLE_CALIBRATION",
     "NYU13_CLASSES",
     "PASCAL_CONTEXT_CLASSES",
+    "ROOTLESS_DATASETS",
     "SBD",
     "SYNTH_CLASSES",
     "SYNTH_SPLITS",
@@ -27,10 +30,12 @@ __all__ = [
     "VOC_CLASSES",
     "VOCAug",
     "DatasetError",
+    "MiddleburyMotorcycle",
     "NYUv2Normals",
     "PascalContext",
     "SynthScenes",
     "build_dataset",
     "dataset_classes",
+    "disparity_to_normals",
     "render_scene",
 ]

@@ -15,12 +15,13 @@ from typing import Any
 from torch.utils.data import Dataset
 
 from pixelnet.data.bsds import BSDS500, HEDBSDS
+from pixelnet.data.middlebury import MiddleburyMotorcycle
 from pixelnet.data.nyuv2 import NYU13_CLASSES, NYUv2Normals
 from pixelnet.data.pascal import PASCAL_CONTEXT_CLASSES, VOC2012, VOC_CLASSES, PascalContext
 from pixelnet.data.sbd import SBD, VOCAug
 from pixelnet.data.synthscenes import SYNTH_CLASSES, SynthScenes
 
-__all__ = ["DATASETS", "DATASET_TASKS", "build_dataset", "dataset_classes"]
+__all__ = ["DATASETS", "DATASET_TASKS", "ROOTLESS_DATASETS", "build_dataset", "dataset_classes"]
 
 DATASET_TASKS: dict[str, tuple[str, ...]] = {
     "synth": ("seg", "normals", "edges"),
@@ -31,11 +32,15 @@ DATASET_TASKS: dict[str, tuple[str, ...]] = {
     "voc2012": ("seg",),
     "sbd": ("seg",),
     "voc-aug": ("seg",),
+    "middlebury-motorcycle": ("normals", "edges"),
 }
 """Tasks each dataset has labels for."""
 
 DATASETS: tuple[str, ...] = tuple(DATASET_TASKS)
 """Names accepted by :func:`build_dataset`."""
+
+ROOTLESS_DATASETS: frozenset[str] = frozenset({"synth", "middlebury-motorcycle"})
+"""Datasets that need no folder on disk (generated, or shipped inside a package)."""
 
 _CLASSES: dict[str, tuple[str, ...] | None] = {
     "synth": SYNTH_CLASSES,
@@ -46,6 +51,7 @@ _CLASSES: dict[str, tuple[str, ...] | None] = {
     "voc2012": VOC_CLASSES,
     "sbd": VOC_CLASSES,
     "voc-aug": VOC_CLASSES,
+    "middlebury-motorcycle": None,
 }
 
 _HED_LISTS = {"train": "train_pair.lst", "test": "test.lst"}
@@ -60,6 +66,14 @@ def _synth(root: Path | None, split: str, **kw: Any) -> Dataset:
     if root is not None:
         raise ValueError(f"the synth dataset is generated, it takes no root (got {root})")
     return SynthScenes(split, **kw)
+
+
+def _rootless(cls: Callable[..., Dataset], name: str) -> Callable[..., Dataset]:
+    def build(root: Path | None, split: str, **kw: Any) -> Dataset:
+        if root is not None:
+            raise ValueError(f"the {name} dataset ships with its package, it takes no root (got {root})")
+        return cls(split, **kw)
+    return build
 
 
 def _hed(root: Path, split: str, **kw: Any) -> Dataset:
@@ -79,6 +93,7 @@ _BUILDERS: dict[str, Callable[..., Dataset]] = {
     "voc2012": VOC2012,
     "sbd": SBD,
     "voc-aug": VOCAug,
+    "middlebury-motorcycle": _rootless(MiddleburyMotorcycle, "middlebury-motorcycle"),
 }
 
 
@@ -87,7 +102,7 @@ def build_dataset(name: str, *, root: str | Path | None, split: str, **kw: Any) 
 
     Args:
         name: one of :data:`DATASETS`.
-        root: dataset directory on disk (``None`` for ``synth``, required otherwise).
+        root: dataset directory on disk (``None`` for :data:`ROOTLESS_DATASETS`, required otherwise).
         split: split name (``train`` / ``val`` / ``test``; see each dataset).
         **kw: extra keyword arguments of the dataset class (e.g. ``size`` and ``length``
             for ``synth``, ``consensus`` for ``bsds500``).
@@ -99,7 +114,7 @@ def build_dataset(name: str, *, root: str | Path | None, split: str, **kw: Any) 
         ValueError: unknown name or split, or a missing / superfluous root.
     """
     _check_name(name)
-    if name != "synth" and root is None:
+    if name not in ROOTLESS_DATASETS and root is None:
         raise ValueError(f"dataset {name!r} needs a root directory (--data-root)")
     return _BUILDERS[name](root, split=split, **kw)
 

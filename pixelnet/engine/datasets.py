@@ -19,14 +19,14 @@ __all__ = ["EVAL_SPLITS", "REQUIRED_KEYS", "VAL_SPLITS", "dataset_class_names", 
 
 EVAL_SPLITS: dict[str, str] = {
     "synth": "test", "bsds500": "test", "hed-bsds": "test", "nyuv2": "val", "pascal-context": "val",
-    "voc2012": "val", "sbd": "val", "voc-aug": "val",
+    "voc2012": "val", "sbd": "val", "voc-aug": "val", "middlebury-motorcycle": "test",
 }
 """The split each dataset's benchmark numbers are reported on (NYUv2's ``val`` is its 654-image
 test set; PASCAL's test labels are not public)."""
 
 VAL_SPLITS: dict[str, str] = {
     "synth": "val", "bsds500": "val", "hed-bsds": "test", "nyuv2": "val", "pascal-context": "val",
-    "voc2012": "val", "sbd": "val", "voc-aug": "val",
+    "voc2012": "val", "sbd": "val", "voc-aug": "val", "middlebury-motorcycle": "test",
 }
 """The split watched during training (the benchmark split where there is no separate one)."""
 
@@ -64,6 +64,10 @@ def open_dataset(name: str, *, task: str, split: str, root: str | Path | None = 
     where = f"dataset {name!r} (split {split!r}" + (f", root {root}" if root else "") + ")"
     if name == "synth":
         kwargs: dict[str, Any] = {"size": tuple(synth_size), "length": length, "seed_offset": seed_offset}
+    elif name in getattr(pdata, "ROOTLESS_DATASETS", ()):
+        if root is not None:
+            raise UsageError(f"--data {name} ships with its package: drop --data-root")
+        kwargs = {}
     else:
         if root is None:
             raise UsageError(f"--data {name} needs --data-root (the folder holding the dataset)")

@@ -56,7 +56,8 @@ def predict_full_size(predictor: Predictor | HEDPredictor, task: str, image: np.
 def evaluate(model: PixelNet | HED, dataset: Any, *, scales: Sequence[float] = (1.0,), limit: int | None = None,
              device: str | torch.device = "auto", max_side: int = 1024,
              progress: Progress | Callable[[int, int], None] | None = None,
-             meter_kwargs: dict[str, Any] | None = None, budget_s: float | None = None) -> dict[str, float]:
+             meter_kwargs: dict[str, Any] | None = None, budget_s: float | None = None,
+             on_prediction: Callable[[dict[str, Any], np.ndarray], None] | None = None) -> dict[str, float]:
     """Run ``model`` over the first ``limit`` samples of ``dataset`` and compute its metrics.
 
     Args:
@@ -76,6 +77,8 @@ def evaluate(model: PixelNet | HED, dataset: Any, *, scales: Sequence[float] = (
         budget_s: choose the number of images after the first one: as many as fit in about
             ``budget_s`` seconds at its pace (at least 1, at most ``limit``); the number used is
             the final ``total`` reported to ``progress``.
+        on_prediction: called with ``(sample, prediction)`` for every image (the prediction at
+            the image's size, in :func:`predict_full_size`'s layout), e.g. for extra metrics.
 
     Returns:
         The metrics of :data:`METRIC_KEYS` for the task, as floats.
@@ -99,6 +102,8 @@ def evaluate(model: PixelNet | HED, dataset: Any, *, scales: Sequence[float] = (
         t0 = time.perf_counter()
         pred = predict_full_size(predictor, task, np.asarray(sample["image"]), scales)
         t1 = time.perf_counter()
+        if on_prediction is not None:
+            on_prediction(sample, pred)
         if task == "seg":
             target = torch.from_numpy(np.asarray(sample["seg"], np.int64))
             meter.update(torch.from_numpy(pred.argmax(0)), target)

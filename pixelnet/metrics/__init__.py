@@ -7,6 +7,9 @@ and starts over with ``reset()``:
 - ``normals``: :class:`NormalsMeter` -> ``mean``, ``median``, ``rmse`` (degrees),
   ``within_11_25``, ``within_22_5``, ``within_30`` (percent);
 - ``edges``: :class:`EdgeMeter` -> ``ods``, ``ois``, ``ap`` (BSDS protocol), ``ods_threshold``.
+
+Per-image helpers: :func:`boundary_recall` (occlusion-boundary recall at a fixed budget of
+thinned edge pixels) and :func:`mean_normal` (the best constant normal baseline).
 """
 
 from __future__ import annotations
@@ -14,8 +17,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from .boundaries import boundary_recall, top_n_mask
 from .edges import EdgeCounts, EdgeMeter, edge_nms, evaluate_edges
-from .normals import NormalsMeter, angular_error
+from .normals import NormalsMeter, angular_error, mean_normal
 from .segmentation import SegMeter, confusion_matrix
 
 __all__ = [
@@ -26,10 +30,13 @@ __all__ = [
     "NormalsMeter",
     "SegMeter",
     "angular_error",
+    "boundary_recall",
     "build_meter",
     "confusion_matrix",
     "edge_nms",
     "evaluate_edges",
+    "mean_normal",
+    "top_n_mask",
 ]
 
 

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["NormalsMeter", "angular_error"]
+__all__ = ["NormalsMeter", "angular_error", "mean_normal"]
 
 WITHIN_DEGREES = (11.25, 22.5, 30.0)
 BIN_DEGREES = 0.01
@@ -44,6 +44,23 @@ def angular_error(pred: Tensor, target: Tensor) -> Tensor:
     t = F.normalize(target.double(), dim=1)
     cos = (p * t).sum(dim=1).clamp(-1.0, 1.0)
     return torch.rad2deg(torch.acos(cos))
+
+
+def mean_normal(target: Tensor, valid: Tensor | None = None) -> Tensor:
+    """The best constant normal in the mean-cosine sense: the mean of the valid unit normals,
+    renormalised (it maximises the mean of ``cos`` of the angular error over all constant unit
+    vectors; the constant minimising the mean *angle* is the spherical median, not this).
+
+    Args:
+        target: ``(N, 3, H, W)`` or ``(3, H, W)`` ground-truth normals, any length.
+        valid: bool ``(N, H, W)`` or ``(H, W)``; ``None``: the non-zero vectors.
+
+    Returns:
+        ``(3,)`` float64 unit vector (zero if there is no valid pixel or the mean is zero).
+    """
+    _, target, valid = _as_batch(target, target, valid)
+    t = F.normalize(target.double(), dim=1).permute(0, 2, 3, 1)[valid]  # (P, 3)
+    return F.normalize(t.sum(0), dim=0) if t.numel() else torch.zeros(3, dtype=torch.float64)
 
 
 class NormalsMeter:
