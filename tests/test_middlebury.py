@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from test_train import load_script
 
 from pixelnet.data import build_dataset
 from pixelnet.data.middlebury import (
@@ -157,11 +158,7 @@ def test_real_motorcycle_loads() -> None:
 
 def test_eval_cli_reports_baselines(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """train/eval.py on a one-image geometry dataset adds the baselines (tiny fixture, no real model run)."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("eval_cli", Path(__file__).parents[1] / "train" / "eval.py")
-    eval_cli = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(eval_cli)
+    eval_cli = load_script("eval")
     target = np.zeros((8, 8, 3), np.float32)
     target[..., 2] = 1.0
     sample = {"image": np.zeros((8, 8, 3), np.uint8), "normals": target, "valid": np.ones((8, 8), bool)}
