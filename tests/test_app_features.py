@@ -20,6 +20,7 @@ from pixelnet.features import HYPERCOLUMN, DenseHypercolumns, similarity_maps
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> tuple[ExplorerApp, dict[str, Path]]:
     root = tmp_path_factory.mktemp("app_features")
+    torch.manual_seed(0)  # the tiny random models are the same whatever ran before
     app = ExplorerApp(tiny_explorer(root))
     p = write_inputs(root / "inputs")
     other = np.ascontiguousarray(make_image()[:, ::-1])  # image B: A mirrored left-right
@@ -71,9 +72,13 @@ def test_cross_image_similarity_finds_the_mirrored_pixel(env) -> None:
     # the red top-left quadrant of A is the top-right quadrant of the mirrored B
     gallery, d = app.similarity(_payload(p["good.png"]), 8, 8, "standardised", _payload(p["mirrored.png"]))
     assert d["cross_image"] and d["top_k_excludes_radius"] == 0 and len(d["top_k"]) == 5
-    shallow = gallery[0][0].astype(int)  # the first tap's map on B: red = similar
-    redness = shallow[..., 0] - shallow[..., 2]
-    assert redness[2:22, 34:62].mean() > redness[2:22, 2:30].mean() + 50
+    shallow = gallery[0][0]  # the first tap's map on B (receptive field 5 px)
+    from demo.tabs.features import similarity_rgb
+
+    same = similarity_rgb(torch.ones(1, 1))[0, 0]  # the colour of cosine 1
+    # the red interior of B sees exactly what the clicked pixel of A sees: cosine 1 there
+    assert (shallow[4:20, 36:60] == same).all()
+    assert not (shallow[4:20, 4:28] == same).all(axis=-1).any()  # B's other quadrant never
 
 
 def test_on_select_similarity_updates_on_each_click(env) -> None:
@@ -108,7 +113,9 @@ def test_features_pca_kmeans_and_segment_profile(env) -> None:
     evt = gr.SelectData(None, {"index": [8, 8], "value": None})
     distinct, coherence, md = app.segment_profile(_payload(p["good.png"]), "standardised", None, None, None, evt)
     assert isinstance(distinct, pd.DataFrame) and list(distinct["tap"]) == list(coherence["tap"]) == taps
-    assert (distinct["value"] > 0).all() and (coherence["value"] <= 1 + 1e-6).all() and "Segment" in md
+    # (a tap of the random tiny network can be dead on this image: distinctness 0 is legitimate)
+    assert (distinct["value"] >= 0).all() and (distinct["value"] > 0).sum() >= len(taps) - 1
+    assert (coherence["value"] <= 1 + 1e-6).all() and "Segment" in md
     again = app.features(_payload(p["good.png"]), 3, "standardised")
     assert np.array_equal(again[2], seg)  # deterministic given the seed
     with pytest.raises(gr.Error, match="between 2 and 16"):
