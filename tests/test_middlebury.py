@@ -71,6 +71,15 @@ def test_discontinuities_at_a_step() -> None:
     expected[:, 6] = True  # the near side only, one pixel wide
     assert np.array_equal(edges, expected)
     assert not depth_discontinuities(disp, jump_px=25.0).any()
+    # across an occluded (unknown) strip as wide as the jump: the near end is marked, not a wider strip
+    strip = np.full((3, 30), 10.0)
+    strip[:, 8:13] = np.nan  # 5 unknown columns
+    strip[:, 13:] = 15.0  # 5 px nearer
+    assert np.array_equal(np.nonzero(depth_discontinuities(strip))[1], [13, 13, 13])
+    strip[:, 13:] = 12.5  # a 2.5 px jump cannot hide a 5 px strip
+    assert not depth_discontinuities(strip).any()
+    strip[:, 13:] = 5.0  # the near side is on the left
+    assert np.array_equal(np.nonzero(depth_discontinuities(strip))[1], [7, 7, 7])
     # a slant of 1.5 px per pixel is no discontinuity
     assert not depth_discontinuities(np.arange(12.0)[None].repeat(5, 0) * 1.5).any()
     # a window straddling the step is not valid

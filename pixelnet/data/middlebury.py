@@ -11,8 +11,10 @@ resolution, from the function's docstring: focal length ``f = 994.978`` px, prin
 Derived ground truth (all vectorised numpy, :func:`disparity_to_normals`):
 
 - **occlusion boundaries** (:func:`depth_discontinuities`): a pixel is a boundary pixel when a
-  4-neighbour with known disparity is more than ``jump_px`` (2 px) of disparity *farther*; the
-  boundary is marked on the near (occluding) side only, so it is one pixel wide. At this
+  4-neighbour with known disparity is more than ``jump_px`` (2 px) of disparity *farther*, or,
+  across a horizontal run of unknown disparity no wider than the jump + 2 px (the strip of
+  background that only one view sees), the known pixel at the other end is; the boundary is
+  marked on the near (occluding) side only, so it is one pixel wide. At this
   resolution neighbouring disparities differ by less than 0.2 px at the 90th percentile and
   slanted surfaces stay below 1 px per pixel (the disparity-gradient limit of stereo), so 2 px
   separates surfaces rather than slants.
@@ -90,21 +92,26 @@ def disparity_to_depth(disparity: np.ndarray, calib: StereoCalibration) -> np.nd
     return np.where(known, calib.baseline * calib.focal / np.where(known, d + calib.doffs, 1.0), np.nan)
 
 
-def depth_discontinuities(disparity: np.ndarray, *, jump_px: float = 2.0) -> np.ndarray:
+def depth_discontinuities(disparity: np.ndarray, *, jump_px: float = 2.0, gap_slack_px: float = 2.0) -> np.ndarray:
     """Occlusion boundaries of a disparity map, one pixel wide, on the near side.
 
     A pixel is marked when one of its 4-neighbours has a known disparity more than ``jump_px``
-    smaller (farther) than its own; unknown pixels are never marked and never mark a neighbour.
+    smaller (farther) than its own. Across a horizontal run of unknown pixels (in rectified
+    stereo, the background strip that only one view sees, as wide as the disparity jump), the
+    known pixels at its two ends are compared the same way, when the run is at most
+    ``|jump| + gap_slack_px`` pixels wide; the nearer end is marked. Unknown pixels are never marked.
 
     Args:
         disparity: ``(H, W)`` float disparity (px), NaN / inf where unknown.
         jump_px: the disparity jump (px) that separates two surfaces.
+        gap_slack_px: how much wider than the jump an unknown run may be and still be an occlusion.
 
     Returns:
         ``(H, W)`` bool boundary map.
     """
     d = np.asarray(disparity, np.float64)
-    d = np.where(_known(d), d, np.nan)
+    known = _known(d)
+    d = np.where(known, d, np.nan)
     out = np.zeros(d.shape, bool)
     with np.errstate(invalid="ignore"):
         dx = d[:, 1:] - d[:, :-1]  # right minus left
@@ -113,6 +120,19 @@ def depth_discontinuities(disparity: np.ndarray, *, jump_px: float = 2.0) -> np.
         out[:, 1:] |= dx > jump_px
         out[:-1, :] |= dy < -jump_px
         out[1:, :] |= dy > jump_px
+    # runs of unknown pixels along rows: the known pixel q right after a run, and p right before it
+    h, w = d.shape
+    cols = np.broadcast_to(np.arange(w), (h, w))
+    last_known = np.maximum.accumulate(np.where(known, cols, -1), axis=1)  # (H, W) index, -1: none yet
+    qy, qx = np.nonzero(known[:, 1:] & ~known[:, :-1])
+    qx = qx + 1
+    px = last_known[qy, qx - 1]
+    keep = px >= 0
+    qy, qx, px = qy[keep], qx[keep], px[keep]
+    jump = d[qy, qx] - d[qy, px]
+    occlusion = (np.abs(jump) > jump_px) & (qx - px - 1 <= np.abs(jump) + gap_slack_px)
+    near_x = np.where(jump > 0, qx, px)
+    out[qy[occlusion], near_x[occlusion]] = True
     return out
 
 
