@@ -39,7 +39,7 @@ from pixelnet.engine.progress import Progress
 from pixelnet.reference import REFERENCE_MODELS, load_model_or_reference
 
 DATASETS = ("synth", "bsds500", "hed-bsds", "nyuv2", "pascal-context", "voc2012", "sbd", "voc-aug",
-            "middlebury-motorcycle")
+            "middlebury-motorcycle", "composites")
 
 
 def floats(text: str) -> list[float]:
@@ -93,7 +93,7 @@ def main(args: argparse.Namespace) -> int:
     model = load_model_or_reference(args.model)
     task = model.task
     if task == "seg":
-        classes = dataset_class_names(args.data)
+        classes = dataset_class_names(args.data, args.data_root)
         if list(model.config.class_names or []) != classes:
             raise UsageError(f"the model's {len(model.config.class_names or [])} classes are not the "
                              f"{len(classes)} classes of dataset {args.data!r}")

@@ -40,7 +40,7 @@ from pixelnet.engine.trainer import OptimConfig, Trainer
 from pixelnet.samplers import SAMPLER_TASKS, SAMPLERS
 from pixelnet.tasks import TASKS
 
-DATASETS = ("synth", "bsds500", "hed-bsds", "nyuv2", "pascal-context", "voc2012", "sbd", "voc-aug")
+DATASETS = ("synth", "bsds500", "hed-bsds", "nyuv2", "pascal-context", "voc2012", "sbd", "voc-aug", "composites")
 DEFAULT_SAMPLER = {"seg": "uniform", "normals": "uniform", "edges": "biased"}
 # options that define the model, the data or the optimiser: a checkpoint must match them to be
 # resumed (the schedule is restored from the checkpoint, so a changed one would be ignored)
@@ -191,7 +191,7 @@ def model_config(args: argparse.Namespace) -> ModelConfig:
     try:
         return ModelConfig(task=args.task, backbone=args.backbone, taps=args.taps, head=args.head,
                            mlp_widths=widths, dropout=args.dropout, linear_bn=args.linear_bn,
-                           class_names=dataset_class_names(args.data) if args.task == "seg" else None,
+                           class_names=dataset_class_names(args.data, args.data_root) if args.task == "seg" else None,
                            backbone_kwargs=kwargs)
     except ValueError as e:
         raise UsageError(str(e)) from e

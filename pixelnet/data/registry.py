@@ -15,6 +15,7 @@ from typing import Any
 from torch.utils.data import Dataset
 
 from pixelnet.data.bsds import BSDS500, HEDBSDS
+from pixelnet.data.composites import Composites, composite_classes
 from pixelnet.data.middlebury import MiddleburyMotorcycle
 from pixelnet.data.nyuv2 import NYU13_CLASSES, NYUv2Normals
 from pixelnet.data.pascal import PASCAL_CONTEXT_CLASSES, VOC2012, VOC_CLASSES, PascalContext
@@ -33,6 +34,7 @@ DATASET_TASKS: dict[str, tuple[str, ...]] = {
     "sbd": ("seg",),
     "voc-aug": ("seg",),
     "middlebury-motorcycle": ("normals", "edges"),
+    "composites": ("seg",),
 }
 """Tasks each dataset has labels for."""
 
@@ -52,6 +54,7 @@ _CLASSES: dict[str, tuple[str, ...] | None] = {
     "sbd": VOC_CLASSES,
     "voc-aug": VOC_CLASSES,
     "middlebury-motorcycle": None,
+    "composites": None,  # read from the root: background + the cut-out folders
 }
 
 _HED_LISTS = {"train": "train_pair.lst", "test": "test.lst"}
@@ -94,6 +97,7 @@ _BUILDERS: dict[str, Callable[..., Dataset]] = {
     "sbd": SBD,
     "voc-aug": VOCAug,
     "middlebury-motorcycle": _rootless(MiddleburyMotorcycle, "middlebury-motorcycle"),
+    "composites": Composites,
 }
 
 
@@ -119,14 +123,22 @@ def build_dataset(name: str, *, root: str | Path | None, split: str, **kw: Any) 
     return _BUILDERS[name](root, split=split, **kw)
 
 
-def dataset_classes(name: str) -> tuple[str, ...] | None:
+def dataset_classes(name: str, root: str | Path | None = None) -> tuple[str, ...] | None:
     """Class names of a dataset's ``seg`` labels, or ``None`` if it has none.
 
     Args:
         name: one of :data:`DATASETS`.
+        root: the dataset folder; needed by ``composites``, whose classes are its cut-out folders.
 
     Returns:
         the names, indexed by label value.
+
+    Raises:
+        ValueError: unknown name, or ``composites`` without a root.
     """
     _check_name(name)
+    if name == "composites":
+        if root is None:
+            raise ValueError("the composites classes are read from its root folder (--data-root)")
+        return composite_classes(root)
     return _CLASSES[name]

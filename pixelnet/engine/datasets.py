@@ -19,14 +19,14 @@ __all__ = ["EVAL_SPLITS", "REQUIRED_KEYS", "VAL_SPLITS", "dataset_class_names", 
 
 EVAL_SPLITS: dict[str, str] = {
     "synth": "test", "bsds500": "test", "hed-bsds": "test", "nyuv2": "val", "pascal-context": "val",
-    "voc2012": "val", "sbd": "val", "voc-aug": "val", "middlebury-motorcycle": "test",
+    "voc2012": "val", "sbd": "val", "voc-aug": "val", "middlebury-motorcycle": "test", "composites": "test",
 }
 """The split each dataset's benchmark numbers are reported on (NYUv2's ``val`` is its 654-image
 test set; PASCAL's test labels are not public)."""
 
 VAL_SPLITS: dict[str, str] = {
     "synth": "val", "bsds500": "val", "hed-bsds": "test", "nyuv2": "val", "pascal-context": "val",
-    "voc2012": "val", "sbd": "val", "voc-aug": "val", "middlebury-motorcycle": "test",
+    "voc2012": "val", "sbd": "val", "voc-aug": "val", "middlebury-motorcycle": "test", "composites": "val",
 }
 """The split watched during training (the benchmark split where there is no separate one)."""
 
@@ -50,7 +50,7 @@ def open_dataset(name: str, *, task: str, split: str, root: str | Path | None = 
         split: split name.
         root: dataset folder (not used by ``synth``).
         purpose: ``"train"`` or ``"eval"`` (selects :data:`REQUIRED_KEYS`).
-        synth_size: SynthScenes image size ``(H, W)``.
+        synth_size: SynthScenes (and composites) image size ``(H, W)``.
         length: SynthScenes number of scenes (None: the rest of the split).
         seed_offset: SynthScenes first position in the split.
         normal_signs: NYUv2 only, per-axis signs ``(sx, sy, sz)`` applied to the stored normals.
@@ -73,7 +73,7 @@ def open_dataset(name: str, *, task: str, split: str, root: str | Path | None = 
             raise UsageError(f"--data {name} needs --data-root (the folder holding the dataset)")
         if not Path(root).exists():
             raise UsageError(f"--data-root {root} does not exist")
-        kwargs = {}
+        kwargs = {"size": tuple(synth_size)} if name == "composites" else {}  # generated at any size
     if normal_signs is not None:
         if name != "nyuv2":
             raise UsageError(f"--normal-signs applies to --data nyuv2 only, not {name!r}")
@@ -102,12 +102,13 @@ def open_dataset(name: str, *, task: str, split: str, root: str | Path | None = 
     return ds
 
 
-def dataset_class_names(name: str) -> list[str]:
-    """Class names of a segmentation dataset (index = label value)."""
+def dataset_class_names(name: str, root: str | Path | None = None) -> list[str]:
+    """Class names of a segmentation dataset (index = label value); ``root`` is read by the
+    datasets whose classes are found on disk (``composites``)."""
     fn = getattr(pdata, "dataset_classes", None)
     if fn is not None:
         try:
-            return list(fn(name))
+            return list(fn(name) if root is None else fn(name, root))
         except (KeyError, ValueError) as e:
             raise UsageError(f"dataset {name!r} has no class list: {e}") from e
     if name == "synth":

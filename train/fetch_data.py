@@ -1,0 +1,49 @@
+"""Fetch the real photos and photo cut-outs of ``--data composites`` into a cache folder.
+
+``python train/fetch_data.py [--cache DIR]`` runs ``apt-get download`` for the Debian packages
+(Tux Paint stamps, wallpapers, OpenCV sample data), unpacks the members it needs and writes
+``DIR/cutouts/<class>/*.png``, ``DIR/backgrounds/*.jpg``, ``DIR/licences/`` and
+``DIR/manifest.json``. Running it again skips what is already there. Without apt, put the
+``.deb`` files in ``DIR/debs/`` by hand. Nothing is written into the repository. Then train
+with ``python train/run.py --task seg --data composites --data-root DIR``. See ``docs/data.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from pixelnet.data.fetch_real import DEB_SOURCES, DEFAULT_CACHE, FetchError, fetch_real
+from pixelnet.engine.cli import HelpFormatter, UsageError, run_cli
+
+
+def get_args_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=HelpFormatter)
+    p.add_argument("--cache", default=str(DEFAULT_CACHE), help="cache folder (outside the repository)")
+    p.add_argument("--packages", nargs="+", choices=sorted(DEB_SOURCES), default=None, metavar="PKG",
+                   help="Debian packages to fetch, of the five in docs/data.md (default: all)")
+    p.add_argument("--no-skimage", dest="skimage", action="store_false", help="skip scikit-image's photos")
+    p.add_argument("--no-download", dest="download", action="store_false",
+                   help="only use .deb files already in CACHE/debs")
+    p.add_argument("--force", action="store_true", help="redo sources that are already fetched")
+    return p
+
+
+def main(args: argparse.Namespace) -> int:
+    try:
+        manifest = fetch_real(args.cache, packages=tuple(args.packages) if args.packages else None,
+                              skimage=args.skimage, download=args.download, force=args.force)
+    except FetchError as e:
+        raise UsageError(str(e)) from e
+    for name, s in manifest["sources"].items():
+        what = (", ".join(f"{c} {n}" for c, n in s["cutouts"].items()) + " cut-outs") if "cutouts" in s \
+            else f"{s.get('backgrounds', 0)} backgrounds"
+        print(f"{name} {s.get('version', '')}: {what}")
+    for name, err in manifest["errors"].items():
+        print(f"{name}: FAILED: {err}", file=sys.stderr)
+    print(f"classes: {manifest['classes']}; cache: {args.cache}")
+    return 1 if manifest["errors"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main, get_args_parser().parse_args(), prog="fetch_data.py"))
