@@ -261,3 +261,47 @@ def test_fetch_without_apt_says_what_to_do(tmp_path: Path, monkeypatch: pytest.M
     assert "apt-get is not available" in m["errors"]["mate-backgrounds"]
     with pytest.raises(ValueError, match="unknown package"):
         fr.fetch_real(tmp_path, packages=("nope",), skimage=False, log=lambda s: None)
+
+
+def _deb(path: Path, files: dict[str, bytes], links: dict[str, str] | None = None) -> None:
+    """A ``.deb`` holding ``files`` (and symlinks ``name -> target``) in its data.tar.xz."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:xz") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        for name, target in (links or {}).items():
+            info = tarfile.TarInfo(name)
+            info.type, info.linkname = tarfile.SYMTYPE, target
+            tar.addfile(info)
+    path.write_bytes(_ar({"debian-binary": b"2.0\n", "control.tar.xz": b"", "data.tar.xz": buf.getvalue()}))
+
+
+def _jpeg(w: int, h: int) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (w, h), (90, 120, 60)).save(buf, format="JPEG")
+    return buf.getvalue()
+
+
+def test_fetch_keeps_the_listed_background_photos_downscaled(tmp_path: Path) -> None:
+    debs = tmp_path / "debs"
+    debs.mkdir()
+    mate = "./usr/share/backgrounds/mate/nature/"
+    _deb(debs / "mate-backgrounds_1.0_all.deb", {mate + "Dune.jpg": _jpeg(1600, 900),
+                                                 mate + "LadyBird.jpg": _jpeg(64, 48)})  # not listed: an animal
+    plasma = "./usr/share/wallpapers/Path/contents/images/"
+    _deb(debs / "plasma-workspace-wallpapers_4%3a5.0_all.deb",
+         {plasma + "2560x1600.jpg": _jpeg(2560, 1600), plasma + "800x600.jpg": _jpeg(800, 600),
+          plasma + "master.jpg": _jpeg(1500, 1000)},
+         links={plasma + "1280x800.jpg": "master.jpg"})  # Debian ships most sizes as links
+    m = fr.fetch_real(tmp_path, packages=("mate-backgrounds", "plasma-workspace-wallpapers"), skimage=False,
+                      download=False, log=lambda s: None)
+    assert m["sources"]["mate-backgrounds"]["files"] == ["backgrounds/mate__nature_Dune.jpg"]
+    assert m["sources"]["plasma-workspace-wallpapers"]["version"] == "4:5.0"
+    assert sorted(p.name for p in (tmp_path / "backgrounds").iterdir()) == ["mate__nature_Dune.jpg",
+                                                                             "plasma__Path.jpg"]
+    with Image.open(tmp_path / "backgrounds" / "mate__nature_Dune.jpg") as im:
+        assert im.size == (1024, 576)
+    with Image.open(tmp_path / "backgrounds" / "plasma__Path.jpg") as im:
+        assert im.size == (1024, 683)  # the 1280x800 link (smallest >= 1024 px wide), followed
