@@ -185,6 +185,12 @@ def test_train_run_trains_on_composites_with_their_classes(cache: Path, tmp_path
     assert list(load_model(out, task="seg").config.class_names) == ["background", "animal", "plant", "vehicle"]
     bad = [*argv[:5], str(tmp_path / "missing"), *argv[6:-1], str(tmp_path / "run2")]
     assert run_cli(run.main, parse_args(run.get_args_parser(), bad), prog="run.py") == 1
+    ev = _load_script("eval")
+    metrics = tmp_path / "metrics.json"
+    argv = ["--model", str(out), "--data", "composites", "--data-root", str(cache), "--synth-size", "48",
+            "--limit", "2", "--quiet", "--device", "cpu", "--json", str(metrics)]
+    assert run_cli(ev.main, parse_args(ev.get_args_parser(), argv), prog="eval.py") == 0
+    assert "miou" in metrics.read_text()  # on the test split: held-out cut-outs and backgrounds
 
 
 # ---- the fetch ----------------------------------------------------------------------------
