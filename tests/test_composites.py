@@ -239,7 +239,7 @@ def test_fetch_indexes_photo_stamps_by_class_and_is_idempotent(tmp_path: Path) -
     (cache / "debs").mkdir(parents=True)
     _fake_stamps_deb(cache / "debs" / "tuxpaint-stamps-default_1.0-1_all.deb")
     logs: list[str] = []
-    m = fr.fetch_real(cache, packages=("tuxpaint-stamps-default",), skimage=False, download=False,
+    m = fr.fetch_real(cache, packages=("tuxpaint-stamps-default",), pypi=False, download=False,
                       log=logs.append)
     src = m["sources"]["tuxpaint-stamps-default"]
     assert src["version"] == "1.0-1" and src["cutouts"] == {"animal": 1, "food": 1, "vehicle": 2}
@@ -251,22 +251,22 @@ def test_fetch_indexes_photo_stamps_by_class_and_is_idempotent(tmp_path: Path) -
     assert json.loads((cache / "manifest.json").read_text()) == m
     assert composite_classes(cache) == ("background", "animal", "food", "vehicle")
     logs.clear()
-    assert fr.fetch_real(cache, packages=("tuxpaint-stamps-default",), skimage=False, download=False,
+    assert fr.fetch_real(cache, packages=("tuxpaint-stamps-default",), pypi=False, download=False,
                          log=logs.append) == m
     assert logs == ["tuxpaint-stamps-default: already fetched"]
     (cache / "cutouts" / "food" / "tuxpaint__food_fruit_apple.png").unlink()  # a damaged cache is redone
-    fr.fetch_real(cache, packages=("tuxpaint-stamps-default",), skimage=False, download=False, log=logs.append)
+    fr.fetch_real(cache, packages=("tuxpaint-stamps-default",), pypi=False, download=False, log=logs.append)
     assert (cache / "cutouts" / "food" / "tuxpaint__food_fruit_apple.png").is_file()
 
 
 def test_fetch_without_apt_says_what_to_do(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(fr.shutil, "which", lambda name: None)
     with pytest.raises(fr.FetchError, match="by hand"):
-        fr.fetch_real(tmp_path, packages=("mate-backgrounds",), skimage=False, log=lambda s: None)
+        fr.fetch_real(tmp_path, packages=("mate-backgrounds",), pypi=False, log=lambda s: None)
     m = json.loads((tmp_path / "manifest.json").read_text())
     assert "apt-get is not available" in m["errors"]["mate-backgrounds"]
     with pytest.raises(ValueError, match="unknown package"):
-        fr.fetch_real(tmp_path, packages=("nope",), skimage=False, log=lambda s: None)
+        fr.fetch_real(tmp_path, packages=("nope",), pypi=False, log=lambda s: None)
 
 
 def _deb(path: Path, files: dict[str, bytes], links: dict[str, str] | None = None) -> None:
@@ -301,7 +301,7 @@ def test_fetch_keeps_the_listed_background_photos_downscaled(tmp_path: Path) -> 
          {plasma + "2560x1600.jpg": _jpeg(2560, 1600), plasma + "800x600.jpg": _jpeg(800, 600),
           plasma + "master.jpg": _jpeg(1500, 1000)},
          links={plasma + "1280x800.jpg": "master.jpg"})  # Debian ships most sizes as links
-    m = fr.fetch_real(tmp_path, packages=("mate-backgrounds", "plasma-workspace-wallpapers"), skimage=False,
+    m = fr.fetch_real(tmp_path, packages=("mate-backgrounds", "plasma-workspace-wallpapers"), pypi=False,
                       download=False, log=lambda s: None)
     assert m["sources"]["mate-backgrounds"]["files"] == ["backgrounds/mate__nature_Dune.jpg"]
     assert m["sources"]["plasma-workspace-wallpapers"]["version"] == "4:5.0"
@@ -311,3 +311,11 @@ def test_fetch_keeps_the_listed_background_photos_downscaled(tmp_path: Path) -> 
         assert im.size == (1024, 576)
     with Image.open(tmp_path / "backgrounds" / "plasma__Path.jpg") as im:
         assert im.size == (1024, 683)  # the 1280x800 link (smallest >= 1024 px wide), followed
+
+
+def test_fetch_copies_the_photos_of_installed_pypi_packages(tmp_path: Path) -> None:
+    pytest.importorskip("skimage")
+    m = fr.fetch_real(tmp_path, packages=(), download=False, log=lambda s: None)
+    assert "backgrounds/skimage__brick.jpg" in m["sources"]["scikit-image"]["files"]
+    assert not any("chelsea" in f or "coffee" in f for s in m["sources"].values() for f in s["files"])
+    assert (tmp_path / "backgrounds" / "skimage__brick.jpg").is_file()

@@ -1,7 +1,8 @@
 """Fetch the real photos and photo cut-outs of ``--data composites`` into a cache folder.
 
 ``python train/fetch_data.py [--cache DIR]`` runs ``apt-get download`` for the Debian packages
-(Tux Paint stamps, wallpapers, OpenCV sample data), unpacks the members it needs and writes
+(Tux Paint stamps, wallpapers, OpenCV sample data), copies photos of installed
+PyPI packages (scikit-image, scikit-learn), unpacks the members it needs and writes
 ``DIR/cutouts/<class>/*.png``, ``DIR/backgrounds/*.jpg``, ``DIR/licences/`` and
 ``DIR/manifest.json``. Running it again skips what is already there. Without apt, put the
 ``.deb`` files in ``DIR/debs/`` by hand. Nothing is written into the repository. Then train
@@ -22,7 +23,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache", default=str(DEFAULT_CACHE), help="cache folder (outside the repository)")
     p.add_argument("--packages", nargs="+", choices=sorted(DEB_SOURCES), default=None, metavar="PKG",
                    help="Debian packages to fetch, of the five in docs/data.md (default: all)")
-    p.add_argument("--no-skimage", dest="skimage", action="store_false", help="skip scikit-image's photos")
+    p.add_argument("--no-pypi", dest="pypi", action="store_false",
+                   help="skip the photos of the installed PyPI packages (scikit-image, scikit-learn)")
     p.add_argument("--no-download", dest="download", action="store_false",
                    help="only use .deb files already in CACHE/debs")
     p.add_argument("--force", action="store_true", help="redo sources that are already fetched")
@@ -32,7 +34,7 @@ def get_args_parser() -> argparse.ArgumentParser:
 def main(args: argparse.Namespace) -> int:
     try:
         manifest = fetch_real(args.cache, packages=tuple(args.packages) if args.packages else None,
-                              skimage=args.skimage, download=args.download, force=args.force)
+                              pypi=args.pypi, download=args.download, force=args.force)
     except FetchError as e:
         raise UsageError(str(e)) from e
     for name, s in manifest["sources"].items():

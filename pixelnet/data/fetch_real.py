@@ -7,7 +7,7 @@ backgrounds. Its inputs come from packages that can be had offline on a Debian m
   stamp's folder (``animals/...`` -> ``animal``, ``household/dishes`` -> ``household``, ...);
 - ``plasma-workspace-wallpapers``, ``mate-backgrounds``, ``lomiri-wallpapers-16.04`` and
   ``opencv-doc`` (``examples/data``): background photos;
-- scikit-image (already installed): a few texture photos.
+- scikit-image and scikit-learn (already installed): a few photos (:data:`PYPI_BACKGROUNDS`).
 
 Each ``.deb`` is fetched with ``apt-get download`` (or taken from ``CACHE/debs`` if it is
 already there, e.g. downloaded by hand) and unpacked by a small ``ar`` + ``tar`` reader, so
@@ -27,6 +27,8 @@ means "animal" (see :data:`BACKGROUND_FILES`).
 
 from __future__ import annotations
 
+import importlib.metadata
+import importlib.util
 import io
 import json
 import re
@@ -39,8 +41,8 @@ from pathlib import Path
 
 from PIL import Image
 
-__all__ = ["BACKGROUND_FILES", "CUTOUT_CLASSES", "DEFAULT_CACHE", "DEB_SOURCES", "FetchError", "fetch_real",
-           "read_deb_members"]
+__all__ = ["BACKGROUND_FILES", "CUTOUT_CLASSES", "DEFAULT_CACHE", "DEB_SOURCES", "PYPI_BACKGROUNDS", "FetchError",
+           "fetch_real", "read_deb_members"]
 
 DEFAULT_CACHE = Path.home() / ".cache" / "pixelnet" / "real"
 """Default cache folder (outside the repository)."""
@@ -87,9 +89,13 @@ BACKGROUND_FILES: dict[str, tuple[str, ...]] = {
 under the package's wallpaper folder; for Plasma the wallpaper's name (its smallest landscape
 image at least 1024 px wide is used)."""
 
-SKIMAGE_BACKGROUNDS = ("brick.png", "grass.png", "gravel.png", "hubble_deep_field.jpg")
-"""scikit-image photos used as backgrounds. Its cat, coffee, astronaut and motorcycle photos are
-the project's real-photo examples and stay out of the training data."""
+PYPI_BACKGROUNDS: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "scikit-image": ("skimage", "data", ("brick.png", "grass.png", "gravel.png", "hubble_deep_field.jpg")),
+    "scikit-learn": ("sklearn", "datasets/images", ("china.jpg",)),
+}
+"""Installed PyPI distributions -> (import name, folder in the package, photos used as
+backgrounds). scikit-image's cat, coffee, astronaut and motorcycle are the project's real-photo
+examples, and scikit-learn's flower is a plant: they stay out of the training data."""
 
 _WALLPAPER_DIRS = {
     "plasma-workspace-wallpapers": "usr/share/wallpapers",
@@ -302,8 +308,8 @@ def _selection(name: str) -> str:
     """What a source's files are chosen by: a changed selection makes a cached source stale."""
     if name == "tuxpaint-stamps-default":
         sel: object = sorted(CUTOUT_CLASSES.items())
-    elif name == "scikit-image":
-        sel = list(SKIMAGE_BACKGROUNDS)
+    elif name in PYPI_BACKGROUNDS:
+        sel = list(PYPI_BACKGROUNDS[name][2])
     else:
         sel = list(BACKGROUND_FILES[name])
     return json.dumps([SELECTION_VERSION, BACKGROUND_MAX_SIDE, sel])
@@ -340,21 +346,25 @@ def _fetch_deb(source: DebSource, cache: Path, *, download: bool, log: Callable[
     return entry
 
 
-def _fetch_skimage(cache: Path) -> dict:
-    try:
-        import skimage.data
-    except ImportError as e:
-        raise FetchError("scikit-image is not installed (pip install scikit-image)") from e
-    data_dir = Path(skimage.data.__file__).parent
+def _fetch_pypi(dist: str, cache: Path) -> dict:
+    """Copy an installed distribution's photos (found without importing it) as backgrounds."""
+    module, folder, names = PYPI_BACKGROUNDS[dist]
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations:
+        raise FetchError(f"{dist} is not installed (pip install {dist})")
+    data_dir = Path(next(iter(spec.submodule_search_locations))) / folder
     files = []
-    for name in SKIMAGE_BACKGROUNDS:
+    for name in names:
         if (data_dir / name).is_file():
-            dest = f"backgrounds/skimage__{Path(name).stem}.jpg"
+            dest = f"backgrounds/{module}__{Path(name).stem}.jpg"
             _write_background(data_dir / name, cache / dest)
             files.append(dest)
-    version = getattr(__import__("skimage"), "__version__", "?")
-    return {"kind": "pypi", "package": "scikit-image", "version": version, "role": "backgrounds",
-            "selection": _selection("scikit-image"), "backgrounds": len(files), "files": files}
+    try:
+        version = importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        version = "?"
+    return {"kind": "pypi", "package": dist, "version": version, "role": "backgrounds",
+            "selection": _selection(dist), "backgrounds": len(files), "files": files}
 
 
 def _complete(name: str, entry: dict | None, cache: Path, version: str | None) -> bool:
@@ -364,14 +374,14 @@ def _complete(name: str, entry: dict | None, cache: Path, version: str | None) -
 
 
 def fetch_real(cache: str | Path = DEFAULT_CACHE, *, packages: tuple[str, ...] | None = None,
-               skimage: bool = True, download: bool = True, force: bool = False,
+               pypi: bool = True, download: bool = True, force: bool = False,
                log: Callable[[str], None] = print) -> dict:
     """Fetch, unpack and index every source into ``cache``; sources already done are skipped.
 
     Args:
         cache: the cache folder (created if needed).
         packages: Debian packages to fetch (default: all of :data:`DEB_SOURCES`).
-        skimage: also take scikit-image's background photos.
+        pypi: also take the background photos of the installed PyPI packages (:data:`PYPI_BACKGROUNDS`).
         download: run ``apt-get download`` for a missing ``.deb`` (else it must be in ``CACHE/debs``).
         force: redo sources the manifest marks as done.
         log: progress messages.
@@ -405,14 +415,16 @@ def fetch_real(cache: str | Path = DEFAULT_CACHE, *, packages: tuple[str, ...] |
         except FetchError as e:
             errors[name] = str(e)
             log(f"{name}: {e}")
-    if skimage:
-        if force or not _complete("scikit-image", sources.get("scikit-image"), cache, None):
-            _remove_files(sources.pop("scikit-image", None), cache)
-            try:
-                sources["scikit-image"] = _fetch_skimage(cache)
-            except FetchError as e:
-                errors["scikit-image"] = str(e)
-                log(f"scikit-image: {e}")
+    for dist in PYPI_BACKGROUNDS if pypi else ():
+        if not force and _complete(dist, sources.get(dist), cache, None):
+            log(f"{dist}: already fetched")
+            continue
+        _remove_files(sources.pop(dist, None), cache)
+        try:
+            sources[dist] = _fetch_pypi(dist, cache)
+        except FetchError as e:
+            errors[dist] = str(e)
+            log(f"{dist}: {e}")
     manifest["classes"] = sorted({c for s in sources.values() for c in s.get("cutouts", {})})
     manifest["errors"] = errors
     path.write_text(json.dumps(manifest, indent=1) + "\n")
