@@ -67,7 +67,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--scales", type=floats, default=[1.0], help="test scales averaged, e.g. 0.5,1,1.5")
     p.add_argument("--limit", type=int, default=None, help="evaluate the first N images (default: all)")
     p.add_argument("--seed", type=int, default=0, help="SynthScenes: first scene of the split")
-    p.add_argument("--synth-size", type=ints, default=[256, 256], help="SynthScenes image size H,W (or S)")
+    p.add_argument("--synth-size", type=ints, default=[256, 256], help="SynthScenes and composites size H,W (or S)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
     p.add_argument("--max-side", type=int, default=1024, help="predictor size limit (results at full size)")
     p.add_argument("--boundary-tolerance", type=float, default=2.0,

@@ -78,7 +78,7 @@ def get_args_parser() -> argparse.ArgumentParser:
                    "when the files' frame differs from ours (x right, y down, z towards the camera)")
     g.add_argument("--train-split", default="train", help="split trained on")
     g.add_argument("--val-split", default=None, help="split validated on (default: per dataset)")
-    g.add_argument("--synth-size", type=ints, default=[256, 256], help="SynthScenes size H,W (or S)")
+    g.add_argument("--synth-size", type=ints, default=[256, 256], help="SynthScenes and composites size H,W (or S)")
     g.add_argument("--synth-length", type=int, default=None,
                    help="number of SynthScenes training scenes (default: the whole split, 1,000,000)")
     g = p.add_argument_group("model")
