@@ -48,15 +48,21 @@ def uploaded_page(tmp_path: Path, height: int = 900) -> Iterator[tuple[Any, list
         demo.close()
 
 
+def clickable_image(page: Any) -> Any:
+    """The working image to click on, once the prediction has drawn it."""
+    img = page.locator("#clickable img")
+    img.wait_for(state="visible", timeout=30_000)
+    page.wait_for_function(
+        "() => { const i = document.querySelector('#clickable img');"
+        " return i && i.complete && i.naturalWidth > 0; }",
+        timeout=30_000,
+    )
+    return img
+
+
 def test_upload_click_and_inspect(tmp_path: Path) -> None:
     with uploaded_page(tmp_path) as (page, requested):
-        img = page.locator("#clickable img")
-        img.wait_for(state="visible", timeout=30_000)
-        page.wait_for_function(
-            "() => { const i = document.querySelector('#clickable img');"
-            " return i && i.complete && i.naturalWidth > 0; }",
-            timeout=30_000,
-        )
+        img = clickable_image(page)
         # where the image content is drawn inside the <img> box (object-fit: contain)
         geo = img.evaluate("""i => { const r = i.getBoundingClientRect();
             const s = Math.min(r.width / i.naturalWidth, r.height / i.naturalHeight);

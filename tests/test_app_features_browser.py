@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from test_app_browser import pytestmark, uploaded_page  # noqa: F401 - the browser mark and skip apply here too
+from test_app_browser import clickable_image, pytestmark, uploaded_page  # noqa: F401 - the browser mark and skip apply here too
 from test_app_support import TINY
 
 from pixelnet import build_backbone
@@ -13,13 +13,7 @@ from pixelnet import build_backbone
 def test_click_shows_one_similarity_map_per_tap_and_the_whole(tmp_path: Path) -> None:
     n_maps = len(build_backbone("vgg16", **TINY).tap_names) + 1  # the tiny explorer's backbone taps + whole
     with uploaded_page(tmp_path) as (page, _):
-        img = page.locator("#clickable img")
-        img.wait_for(state="visible", timeout=30_000)
-        page.wait_for_function(
-            "() => { const i = document.querySelector('#clickable img');"
-            " return i && i.complete && i.naturalWidth > 0; }",
-            timeout=30_000,
-        )
+        img = clickable_image(page)
         box = img.bounding_box()
         assert box is not None
         page.mouse.click(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.3)
