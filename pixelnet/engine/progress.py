@@ -48,6 +48,14 @@ def truncate_log(path: str | Path, last_step: int) -> None:
     tmp.replace(path)
 
 
+def _print_line(text: str, bar: Any, stream: Any) -> None:
+    """Print a line above a tqdm bar when there is one, else on its own."""
+    if bar is not None:
+        bar.write(text, file=stream)
+    else:
+        print(text, file=stream, flush=True)
+
+
 def _fmt_time(seconds: float) -> str:
     if not math.isfinite(seconds):
         return "?"
@@ -128,12 +136,8 @@ class Progress:
 
     def message(self, text: str) -> None:
         """Print a line (above the bar when there is one)."""
-        if not self.enabled:
-            return
-        if self._bar is not None:
-            self._bar.write(text, file=self.stream)
-        else:
-            print(text, file=self.stream, flush=True)
+        if self.enabled:
+            _print_line(text, self._bar, self.stream)
 
     def close(self) -> None:
         if self._bar is not None:
@@ -229,12 +233,8 @@ class TrainLog:
 
     def message(self, text: str) -> None:
         """Print a line (above the bar when there is one)."""
-        if self.out is None:
-            return
-        if self._bar is not None:
-            self._bar.write(text, file=self.stream)
-        else:
-            print(text, file=self.stream, flush=True)
+        if self.out is not None:
+            _print_line(text, self._bar, self.stream)
 
     def close(self) -> None:
         if self._bar is not None:
