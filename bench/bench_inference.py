@@ -12,8 +12,10 @@ the same run. Peak memory of a prediction at ``--mem-size`` runs in its own proc
 agreement figure is the largest ``|sampled - dense|`` over random pixels of a random image.
 
 Head widths are those of the shipped models (``assets/models/*/config.json``) when present,
-otherwise ``--mlp-width`` (256, as the SynthScenes models). Weights are random (timing and
-agreement do not depend on them).
+otherwise ``--mlp-width`` (256, as the SynthScenes models). Head weights are random (timing and
+agreement do not depend on them). ``vgg16`` is the VGG-16 this project runs offline: the HED-BSDS
+weights (``--weights hed-bsds``, taps ``conv1_2..conv5_3``, no fc6/fc7; ``--vgg-weights none``
+times the randomly initialised network with its 4,096-channel ``fc7`` tap instead).
 
     python bench/bench_inference.py
     python bench/bench_inference.py --backbones vgg16 --sizes 256,512 --json runs/bench/inference.json
@@ -61,6 +63,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description="Dense three-task inference: backbone vs heads, GFLOP/s, memory",
                                 formatter_class=HelpFormatter)
     p.add_argument("--backbones", default="efficientnet_lite0,vgg16", help="comma-separated backbone names")
+    p.add_argument("--vgg-weights", default="hed-bsds", choices=["hed-bsds", "none"],
+                   help="vgg16's weights: hed-bsds (offline; conv1_2..conv5_3) or none (random, with fc7)")
     p.add_argument("--sizes", type=ints, default=[256, 512, 1024], help="square image sides to time")
     p.add_argument("--mem-size", type=int, default=2048, help="side of the peak-memory run (0: skip)")
     p.add_argument("--mlp-width", type=int, default=256,
@@ -84,10 +88,14 @@ def shipped_widths(models_dir: str | Path, default: int) -> dict[str, list[int]]
     return widths
 
 
-def build_models(backbone: str, widths: dict[str, list[int]]) -> dict[str, PixelNet]:
-    """Three task models (all taps, MLP heads) over one shared, randomly initialised backbone."""
+def build_models(backbone: str, widths: dict[str, list[int]], vgg_weights: str = "none") -> dict[str, PixelNet]:
+    """Three task models (all taps, MLP heads) over one shared backbone: randomly initialised, or
+    for ``vgg16`` with ``vgg_weights="hed-bsds"`` the offline HED-BSDS VGG-16 (no fc6/fc7)."""
     torch.manual_seed(0)
-    bb = build_backbone(backbone, pretrained=False)
+    if backbone == "vgg16" and vgg_weights != "none":
+        bb = build_backbone(backbone, weights=vgg_weights)
+    else:
+        bb = build_backbone(backbone, pretrained=False)
     out = {}
     for task in TASKS:
         cfg = ModelConfig(task=task, backbone=backbone, mlp_widths=widths[task],
@@ -157,7 +165,7 @@ def memory_worker(cfg: dict[str, Any]) -> dict[str, Any]:
     """Peak memory of one three-task prediction at ``cfg['size']``, above the loaded models."""
     if cfg["threads"]:
         torch.set_num_threads(cfg["threads"])
-    models = build_models(cfg["backbone"], cfg["widths"])
+    models = build_models(cfg["backbone"], cfg["widths"], cfg.get("vgg_weights", "none"))
     pred = Predictor(models, device="cpu", max_side=cfg["size"])
     pred.predict(random_image(64, 0))  # warm-up: lazy initialisation at a small size
     img = random_image(cfg["size"], 1)
@@ -181,12 +189,13 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     if bad or not backbones:
         raise SystemExit(f"--backbones: unknown {bad}; choose from {sorted(BACKBONES)}")
     widths = shipped_widths(args.models_dir, args.mlp_width)
-    results: dict[str, Any] = {"machine": machine_info(), "mlp_widths": widths, "sizes": args.sizes,
+    results: dict[str, Any] = {"machine": machine_info(), "mlp_widths": widths, "vgg_weights": args.vgg_weights,
+                               "sizes": args.sizes,
                                "mem_size": args.mem_size, "reps": args.reps, "load_before": load_avg()}
     peak = matmul_peak_gflops()
     for backbone in backbones:
         print(f"[{backbone}] ...", file=sys.stderr, flush=True)
-        models = build_models(backbone, widths)
+        models = build_models(backbone, widths, args.vgg_weights)
         res: dict[str, Any] = {"sizes": {}}
         for size in args.sizes:
             res["sizes"][str(size)] = time_size(models, size, args.reps)
@@ -194,7 +203,8 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         del models
         if args.mem_size:
             res["memory"] = run_isolated(__file__, {"backbone": backbone, "widths": widths,
-                                                    "size": args.mem_size, "threads": args.threads})
+                                                    "size": args.mem_size, "threads": args.threads,
+                                                    "vgg_weights": args.vgg_weights})
         results[backbone] = res
         if args.json:  # partial results survive an interrupted run
             write_json(args.json, {**results, "matmul_peak_gflops": peak, "partial": True})

@@ -43,7 +43,8 @@ def _resample_rows(z: torch.Tensor, stride: int, offset: float, h_t: int, w_t: i
 
     Uses ``F.interpolate`` (fast, vectorised) where the tap grid lines up with it: an integer
     offset (``align_corners=True`` onto ``s*(n-1)+1`` pixels) or the pooling offset
-    ``(s-1)/2`` (``align_corners=False`` onto ``s*n`` pixels); pixels beyond the resampled
+    ``(s-1)/2`` plus a whole number of pixels (``align_corners=False`` onto ``s*n`` pixels,
+    shifted by that number); pixels beyond the resampled
     range take the border value, which is exactly the sampler's clamping. Other geometries
     use ``grid_sample`` with the same formula.
 
@@ -54,12 +55,14 @@ def _resample_rows(z: torch.Tensor, stride: int, offset: float, h_t: int, w_t: i
 
     Returns:
         ``(up, x_first)``: ``up`` ``(B, D, R, W')`` whose column ``j`` is pixel ``x_first + j``
-        (``x_first >= 0``; pixels outside take the nearest column).
+        (pixels outside take the nearest column).
     """
     n = z.shape[2]
     aligned = float(offset).is_integer()
-    if aligned or offset == (stride - 1) / 2:
-        p0y, p0x = (int(offset) + stride * lo, int(offset)) if aligned else (stride * lo, 0)
+    shift = offset - (stride - 1) / 2  # a pooling grid moved by `shift` whole pixels
+    if aligned or float(shift).is_integer():
+        p0 = int(offset) if aligned else int(shift)
+        p0y, p0x = p0 + stride * lo, p0
         # Replicate a few cells past the bottom/right edge at tap resolution (cheap), so the
         # resampled block already covers the band: between a cell and its copy the value is
         # constant, which is the sampler's border clamping, and no full-resolution pad is needed.
@@ -181,35 +184,144 @@ def _finest_to_pixels(z: torch.Tensor, lo: int, lv: _Level, rows: range, width: 
                           pad_x=False)
 
 
-def _direct_sum(features: Mapping[str, torch.Tensor], taps: Sequence[TapInfo],
-                weights: Sequence[torch.Tensor], rows: range, width: int) -> torch.Tensor:
-    """First-layer sum without nesting: ``(B, D, R, width)``. Wide taps are projected at their
-    grid and resampled once per grid; narrow taps (``2 C_t < D``) are resampled first and
-    projected at pixel resolution, which moves less data."""
+def _tile_slice(z: torch.Tensor, lo: int, h_t: int, stride: int, offset: float,
+                rows: range) -> tuple[torch.Tensor, int]:
+    """The cells of ``z`` (cells ``lo..`` of a ``h_t``-cell axis) that pixel rows ``rows`` read:
+    ``(z[:, :, a - lo : b - lo + 1], a)``."""
+    y0, y1, _ = interp_weights(torch.arange(rows.start, rows.stop), h_t, stride, offset)
+    a, b = int(y0.min()), int(y1.max())
+    return z[:, :, a - lo : b - lo + 1], a
+
+
+@dataclass(frozen=True)
+class _Part:
+    """One grid of a band's first layer without nesting: ``z`` holds cells ``lo..`` of a
+    ``(h, w)`` grid; ``project`` (narrow taps only) is applied after resampling to pixels."""
+
+    z: torch.Tensor  # (B, D or C, n, w) on the grid's cells
+    stride: int
+    offset: float
+    h: int
+    w: int
+    lo: int
+    project: torch.Tensor | None  # (D, C) for narrow taps, else None
+
+
+def _direct_parts(features: Mapping[str, torch.Tensor], taps: Sequence[TapInfo],
+                  weights: Sequence[torch.Tensor], bias: torch.Tensor | None, rows: range) -> list[_Part]:
+    """A band's first layer without nesting, at tap resolution: wide taps are projected at
+    their grid and summed per grid (the bias goes on the coarsest grid: resampling keeps
+    constants); narrow taps (``2 C_t < D``) keep their features, to be resampled first and
+    projected at pixels, which moves less data, and so do taps of stride 1, whose projection is
+    then made tile by tile in the cache rather than band by band in RAM."""
     ys = torch.arange(rows.start, rows.stop)
     d = weights[0].shape[0]
     projected: dict[tuple, torch.Tensor] = {}  # grid geometry -> (B, D, n, w_t)
-    narrow_feats: list[torch.Tensor] = []  # taps resampled before projecting: (B, C_t, R, W)
-    narrow_weights: list[torch.Tensor] = []
+    parts: list[_Part] = []
     for tap, w_t in zip(taps, weights):
         feat = features[tap.name]  # (B, C_t, h_t, w_t)
         y0, y1, _ = interp_weights(ys, feat.shape[2], tap.stride, tap.offset)
         lo, hi = int(y0.min()), int(y1.max())
-        if 2 * tap.channels < d:  # narrow tap
-            band = feat[:, :, lo : hi + 1, :]  # only the tap rows this band needs
-            narrow_feats.append(_resample_band(band, tap.stride, tap.offset, *feat.shape[2:], lo, rows, width))
-            narrow_weights.append(w_t)
+        if 2 * tap.channels < d or tap.stride == 1:  # narrow tap, or already at pixels: project per tile
+            parts.append(_Part(feat[:, :, lo : hi + 1, :], tap.stride, float(tap.offset), *feat.shape[2:], lo, w_t))
             continue
         z = _project([(feat, w_t)], lo, hi)  # (B, D, n, w_t)
-        key = (tap.stride, tap.offset, feat.shape[2], feat.shape[3], lo)
-        projected[key] = projected[key] + z if key in projected else z
+        key = (tap.stride, float(tap.offset), feat.shape[2], feat.shape[3], lo)
+        projected[key] = projected[key].add_(z) if key in projected else z
+    keys = sorted(projected)
+    aux = _aux_grid(keys)
+    if aux is not None:  # fold its member grids into it, at its (coarse) resolution
+        stride, offset, h_a, w_a, members = aux
+        y0, y1, _ = interp_weights(ys, h_a, stride, offset)
+        a_rows = range(int(y0.min()), int(y1.max()) + 1)
+        z0 = projected[members[0]]
+        z_a = z0.new_zeros(z0.shape[0], len(a_rows), w_a, z0.shape[1]).permute(0, 3, 1, 2)  # channels-last
+        for k in members:  # (B, D, len(a_rows), w_a) += member resampled onto the auxiliary cells
+            up, x_first = _resample_rows(projected.pop(k), k[0] // stride, (k[1] - offset) / stride, k[2], k[3],
+                                         k[4], a_rows, w_a)
+            _add_columns(z_a, up, x_first)
+        projected[(stride, offset, h_a, w_a, a_rows.start)] = z_a
+        keys = sorted(projected)
+    if bias is not None:
+        if keys:
+            projected[keys[-1]].add_(bias.to(projected[keys[-1]].dtype).view(1, -1, 1, 1))
+        else:  # only narrow taps: a grid of one constant cell
+            parts.append(_Part(bias.view(1, -1, 1, 1).expand(len(next(iter(features.values()))), -1, 1, 1),
+                               1, 0.0, 1, 1, 0, None))
+    parts += [_Part(projected[k], k[0], k[1], k[2], k[3], k[4], None) for k in keys]
+    return parts
+
+
+def _aux_grid(keys: Sequence[tuple]) -> tuple[int, float, int, int, list[tuple]] | None:
+    """An auxiliary grid that two or more tap grids fold into exactly, or None.
+
+    Pooling grids (VGG: stride ``s``, offset ``(s-1)/2``) do not nest in one another, but for
+    ``s >= 4`` all their knots lie on the grid of stride 2 and offset 1.5. Every member's
+    bilinear interpolant is then linear between neighbouring auxiliary knots (its own knots
+    and clamp points are auxiliary knots), so summing the members on the auxiliary grid and
+    resampling that sum once to pixels is exact and replaces one full-resolution resample per
+    member. The grid spans the members' knots, from the first to the last, so its own border
+    clamping is theirs. Chosen to fold the most grids, then the coarsest; stride >= 2.
+
+    Args:
+        keys: grids ``(stride, offset, h, w, first cell)`` of one band.
+
+    Returns:
+        ``(stride, offset, h, w, members)`` or None.
+    """
+    best: tuple[int, int, float, list[tuple]] | None = None
+    for stride in range(2, max((k[0] for k in keys), default=0) + 1):
+        classes: dict[float, list[tuple]] = {}
+        for k in keys:
+            if k[0] % stride == 0:
+                classes.setdefault(k[1] % stride, []).append(k)
+        for members in classes.values():
+            if len(members) >= 2 and (best is None or (len(members), stride) > (len(best[3]), best[0])):
+                best = (stride, 0, min(k[1] for k in members), members)
+    if best is None:
+        return None
+    stride, _, offset, members = best
+    h = round((max(k[1] + k[0] * (k[2] - 1) for k in members) - offset) / stride) + 1
+    w = round((max(k[1] + k[0] * (k[3] - 1) for k in members) - offset) / stride) + 1
+    return stride, offset, h, w, members
+
+
+def _add_columns(out: torch.Tensor, up: torch.Tensor, x_first: int) -> None:
+    """``out[..., c] += up[..., clamp(c - x_first)]`` for every image column ``c`` of ``out``
+    ``(B, D, R, W)``: the window of :func:`_window_columns` added in place, without a copy."""
+    width, ww = out.shape[3], up.shape[3]
+    lo, hi = max(0, x_first), min(width, x_first + ww)
+    out[..., lo:hi] += up[..., lo - x_first : hi - x_first]
+    if lo > 0:  # pixels before the first column take it (the sampler's clamping)
+        out[..., :lo] += up[..., :1]
+    if hi < width:
+        out[..., hi:] += up[..., -1:]
+
+
+def _direct_tile(parts: Sequence[_Part], rows: range, width: int) -> torch.Tensor:
+    """Sum of a band's parts resampled to the pixel rows ``rows`` (a tile of the band):
+    ``(B, D, R, width)``, channels-last memory."""
     out: torch.Tensor | None = None
+    narrow_feats: list[torch.Tensor] = []
+    narrow_weights: list[torch.Tensor] = []
+    for part in parts:
+        z, a = _tile_slice(part.z, part.lo, part.h, part.stride, part.offset, rows)
+        if part.project is not None:
+            narrow_feats.append(_resample_band(z, part.stride, part.offset, part.h, part.w, a, rows, width))
+            narrow_weights.append(part.project)
+            continue
+        up, x_first = _resample_rows(z, part.stride, part.offset, part.h, part.w, a, rows, width)
+        if out is None:
+            out = up.new_zeros(up.shape[0], len(rows), width, up.shape[1]).permute(0, 3, 1, 2)  # channels-last
+        _add_columns(out, up, x_first)
     if narrow_feats:
-        w_n = torch.cat(narrow_weights, 1).to(narrow_feats[0].dtype)[:, :, None, None]  # (D, sum C_t, 1, 1)
-        out = F.conv2d(torch.cat(narrow_feats, 1), w_n)  # (B, D, R, W)
-    for (stride, offset, h_t, w_t, lo), z in projected.items():
-        r = _resample_band(z, stride, offset, h_t, w_t, lo, rows, width)  # (B, D, R, W)
-        out = r if out is None else out.add_(r)
+        cat = (narrow_feats[0] if len(narrow_feats) == 1 else torch.cat(narrow_feats, 1)).permute(0, 2, 3, 1)
+        w_n = torch.cat(narrow_weights, 1).to(cat.dtype)  # (D, sum C_t)
+        if out is None:
+            out = F.linear(cat, w_n).permute(0, 3, 1, 2)  # (B, D, R, W), channels-last memory
+        else:  # out += cat @ w_n.T in place: (B R W, sum C_t) x (sum C_t, D)
+            flat = out.permute(0, 2, 3, 1).view(-1, out.shape[1])
+            flat.addmm_(cat.reshape(-1, cat.shape[3]), w_n.T)
     assert out is not None, "no taps"
     return out
 
@@ -247,13 +359,15 @@ def dense_apply(
 ) -> torch.Tensor:
     """A head at every pixel: first layer ``W h(p) + b`` by taps, then ``rest`` (the head's
     remaining per-pixel layers). Nested tap grids are summed coarse to fine (:func:`_nested_grid`);
-    other geometries resample each grid or narrow tap (:func:`_direct_sum`). Both are exact:
+    other geometries resample each grid or narrow tap (:func:`_direct_parts`). Both are exact:
     resampling and projection are linear and commute.
 
     Rows go in bands of ``budget_mb``. With nested tap grids, a band's first layer is summed
-    on the finest tap grid, and it is resampled to pixels and passed through ``rest`` in
-    tiles of ``tile_mb``, small enough to stay in the CPU cache: at full resolution these
-    steps are memory-bound, so a tile is read back from cache instead of from RAM.
+    on the finest tap grid; otherwise each tap grid's projection is kept at its own cells. It
+    is resampled to pixels (and summed over grids) and passed through ``rest`` in tiles of
+    ``tile_mb``, small enough to stay in the CPU cache: at full resolution these steps are
+    memory-bound, so a tile is read back from cache instead of from RAM, and no band-sized
+    full-resolution block is ever allocated.
 
     Args:
         features: tap name -> map ``(B, C_t, h_t, w_t)``.
@@ -275,25 +389,24 @@ def dense_apply(
     if levels:  # a band's largest block is its sum on the finest tap grid
         s0 = levels[0].stride
         step = s0 * rows_per_chunk(-(-w // s0), d, b, budget_mb)
-    else:
-        step = rows_per_chunk(w, d, b, budget_mb)
+    else:  # a band's largest blocks are its projections on the finest wide tap grid
+        s0 = min((t.stride for t in taps if 2 * t.channels >= d), default=1)
+        step = s0 * rows_per_chunk(-(-w // s0), d, b, budget_mb)
     tile = rows_per_chunk(w, d, b, tile_mb)
     out: torch.Tensor | None = None
     for r0 in range(0, h, step):
         band = range(r0, min(h, r0 + step))
+        tiles = [range(t0, min(band.stop, t0 + tile)) for t0 in range(band.start, band.stop, tile)]
         if levels:
             z, lo = _nested_grid(levels, band)
             if bias is not None:  # resampling keeps constants, so the bias goes on the coarse grid
                 z = z.add_(bias.to(z.dtype).view(1, -1, 1, 1))
-            tiles = [range(t0, min(band.stop, t0 + tile)) for t0 in range(band.start, band.stop, tile)]
             # columns are left as resampled (no full-resolution copy); the few border columns
             # are replicated on the head's K outputs instead
             zs = (_finest_to_pixels(z, lo, levels[0], t, w) for t in tiles)
         else:
-            zz = _direct_sum(features, taps, weights, band, w)
-            if bias is not None:
-                zz = zz.add_(bias.to(zz.dtype).view(1, -1, 1, 1))
-            tiles, zs = [band], iter([(zz, 0)])
+            parts = _direct_parts(features, taps, weights, bias, band)
+            zs = ((_direct_tile(parts, t, w), 0) for t in tiles)
         for t, (zt, x_first) in zip(tiles, zs):
             r, cols = zt.shape[2:]
             y = rest(zt.permute(0, 2, 3, 1).reshape(-1, d)).view(b, r, cols, -1)  # (B, R, W', K)

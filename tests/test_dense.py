@@ -12,7 +12,7 @@ import math
 import pytest
 import torch
 
-from pixelnet.dense import _nested_levels, dense_apply
+from pixelnet.dense import _aux_grid, _nested_levels, dense_apply
 from pixelnet.hypercolumn import sample_hypercolumns
 from pixelnet.taps import TapInfo
 
@@ -130,3 +130,38 @@ def test_first_layer_macs_follow_the_path_taken():
     direct = _taps([(2, 0.5), (4, 1.5)], channels=(3, 40))  # narrow tap (2 * 3 < D) at pixels
     feats = _features(direct, 32, 32, b=1)
     assert first_layer_macs(feats, direct, D, (32, 32)) == 3 * D * 32 * 32 + 40 * D * 8 * 8
+
+
+# VGG-16's taps (conv1_2 .. conv5_3, fc7): 2x2 floor pooling, so h_t = floor(H / s) cells at offset (s-1)/2
+VGG = [(1, 0.0), (2, 0.5), (4, 1.5), (8, 3.5), (16, 7.5), (32, 15.5)]
+
+
+def _vgg_cells(h: int, w: int):
+    return lambda t: (h // t.stride, w // t.stride)
+
+
+def test_pooling_grids_fold_into_the_auxiliary_grid():
+    """Strides 4..32 at (s-1)/2 all have their knots on the stride-2, offset-1.5 grid (stride 2's
+    own grid, at offset 0.5, does not), and the auxiliary grid spans exactly their knots."""
+    h, w = 70, 45
+    keys = [(s, o, h // s, w // s, 0) for s, o in VGG[1:]]
+    stride, offset, h_a, w_a, members = _aux_grid(keys)
+    assert (stride, offset) == (2, 1.5)
+    assert sorted(k[0] for k in members) == [4, 8, 16, 32]
+    assert offset + stride * (h_a - 1) == max(k[1] + k[0] * (k[2] - 1) for k in members)
+    assert offset + stride * (w_a - 1) == max(k[1] + k[0] * (k[3] - 1) for k in members)
+    assert _aux_grid([(2, 0.0, 8, 8, 0), (3, 0.0, 5, 5, 0)]) is None  # nothing folds
+
+
+@pytest.mark.parametrize("size", [(70, 45), (64, 64), (97, 33)])
+@pytest.mark.parametrize(("budget_mb", "tile_mb"), [(64.0, 8.0), (0.3, 0.05), (0.05, 0.01)])
+def test_dense_apply_equals_sampled_first_layer_on_vgg_grids(size, budget_mb, tile_mb):
+    """Every tap wide (2 C_t >= D), as VGG-16's with a 128-wide head, so the auxiliary grid, the
+    shifted pooling resample and the per-tile stride-1 projection are all on the path."""
+    taps = _taps(VGG, channels=(12, 16, 20, 24, 28, 30))
+    h, w = size
+    feats = _features(taps, h, w, cells=_vgg_cells(h, w))
+    weights, bias = _weights(taps)
+    ref = _reference(feats, taps, weights, bias, 2, h, w)
+    out = dense_apply(feats, taps, weights, bias, size, lambda z: z, budget_mb=budget_mb, tile_mb=tile_mb)
+    torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-5)

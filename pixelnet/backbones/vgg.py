@@ -103,6 +103,9 @@ class VGG16(Backbone):
     def _forward_taps(self, x: torch.Tensor, wanted: list[str]) -> dict[str, torch.Tensor]:
         out: dict[str, torch.Tensor] = {}
         last = wanted[-1]
+        # channels-last memory: oneDNN's 3x3 convolutions run ~1.5x faster on CPU, and the tap maps
+        # come out in the layout the heads' 1x1 projections read (pixelnet.dense)
+        x = x.contiguous(memory_format=torch.channels_last)
         for name, layer in self.layers.named_children():
             x = layer(x)  # (B, C, H / s, W / s)
             if name in wanted:
