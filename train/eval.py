@@ -38,7 +38,7 @@ from pixelnet.engine.geometry_eval import GEOMETRY_DATASETS, BoundaryRecallMeter
 from pixelnet.engine.progress import Progress
 from pixelnet.reference import REFERENCE_MODELS, load_model_or_reference
 
-DATASETS = ("synth", "bsds500", "hed-bsds", "nyuv2", "pascal-context", "voc2012", "sbd", "voc-aug",
+DATASETS = ("synth", "synth-real", "bsds500", "hed-bsds", "nyuv2", "pascal-context", "voc2012", "sbd", "voc-aug",
             "middlebury-motorcycle", "composites")
 
 
@@ -99,11 +99,12 @@ def main(args: argparse.Namespace) -> int:
                              f"{len(classes)} classes of dataset {args.data!r}")
     size = (args.synth_size[0], args.synth_size[-1])
     split = args.split or EVAL_SPLITS[args.data]
+    synth = args.data in ("synth", "synth-real")
     dataset = open_dataset(args.data, task=task, split=split, root=args.data_root, purpose="eval",
-                           synth_size=size, length=args.limit if args.data == "synth" else None,
-                           seed_offset=args.seed if args.data == "synth" else 0, normal_signs=args.normal_signs)
+                           synth_size=size, length=args.limit if synth else None,
+                           seed_offset=args.seed if synth else 0, normal_signs=args.normal_signs)
     total = len(dataset) if args.limit is None else min(args.limit, len(dataset))
-    where = f"{args.data}/{split}" + (f" from scene {args.seed}" if args.data == "synth" else "")
+    where = f"{args.data}/{split}" + (f" from scene {args.seed}" if synth else "")
     with Progress(f"eval {task}", total=total, unit="image", enabled=not args.quiet) as bar:
         bar.message(f"evaluating {task} on {total} images of {where}"
                     + (" (edges: the BSDS matching takes seconds per image)" if task == "edges" else ""))

@@ -81,6 +81,7 @@ class Settings:
     backbone: str = "efficientnet_lite0"
     taps: tuple[str, ...] = ("s2", "s4", "s8", "s16", "s32")
     pretrained: bool = True
+    weights: str = ""  # a named weight set of the backbone (e.g. vgg16's "hed-bsds"); "" = its default
     mlp_width: int = 128
     lr: float = 1e-3
     head_lr_mult: float = 10.0
@@ -202,7 +203,8 @@ class Lab:
         torch.manual_seed(st.seed)
         cfg = ModelConfig(task=task, backbone=st.backbone, taps=list(st.taps), head=head,
                           mlp_widths=[st.mlp_width] * 2, linear_bn=linear_bn,
-                          class_names=list(SYNTH_CLASSES) if task == "seg" else None)
+                          class_names=list(SYNTH_CLASSES) if task == "seg" else None,
+                          backbone_kwargs={"weights": st.weights} if st.weights else {})
         model = build_model(cfg, pretrained=st.pretrained)
         trainer = Trainer(model, ctx=self.ctx, sampler=sampler, pixels_per_image=pixels,
                           pos_fraction=pos_fraction, freeze_backbone=True, seed=st.seed,

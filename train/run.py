@@ -40,7 +40,8 @@ from pixelnet.engine.trainer import OptimConfig, Trainer
 from pixelnet.samplers import SAMPLER_TASKS, SAMPLERS
 from pixelnet.tasks import TASKS
 
-DATASETS = ("synth", "bsds500", "hed-bsds", "nyuv2", "pascal-context", "voc2012", "sbd", "voc-aug", "composites")
+DATASETS = ("synth", "synth-real", "bsds500", "hed-bsds", "nyuv2", "pascal-context", "voc2012", "sbd", "voc-aug",
+            "composites")
 DEFAULT_SAMPLER = {"seg": "uniform", "normals": "uniform", "edges": "biased"}
 # options that define the model, the data or the optimiser: a checkpoint must match them to be
 # resumed (the schedule is restored from the checkpoint, so a changed one would be ignored)
@@ -234,7 +235,7 @@ def main(args: argparse.Namespace) -> int:
             val_set = open_dataset(args.data, task=args.task, split=args.val_split or VAL_SPLITS[args.data],
                                    root=args.data_root,
                                    purpose="eval", synth_size=size,
-                                   length=args.val_limit if args.data == "synth" else None,
+                                   length=args.val_limit if args.data in ("synth", "synth-real") else None,
                                    normal_signs=args.normal_signs)
         config = model_config(args)
         ckpt = load_checkpoint(ckpt_path) if ckpt_path is not None else None

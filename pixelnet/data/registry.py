@@ -20,12 +20,14 @@ from pixelnet.data.middlebury import MiddleburyMotorcycle
 from pixelnet.data.nyuv2 import NYU13_CLASSES, NYUv2Normals
 from pixelnet.data.pascal import PASCAL_CONTEXT_CLASSES, VOC2012, VOC_CLASSES, PascalContext
 from pixelnet.data.sbd import SBD, VOCAug
+from pixelnet.data.synth_photos import PhotoTextures
 from pixelnet.data.synthscenes import SYNTH_CLASSES, SynthScenes
 
 __all__ = ["DATASETS", "DATASET_TASKS", "ROOTLESS_DATASETS", "build_dataset", "dataset_classes"]
 
 DATASET_TASKS: dict[str, tuple[str, ...]] = {
     "synth": ("seg", "normals", "edges"),
+    "synth-real": ("seg", "normals", "edges"),
     "bsds500": ("edges",),
     "hed-bsds": ("edges",),
     "nyuv2": ("normals", "seg"),
@@ -46,6 +48,7 @@ ROOTLESS_DATASETS: frozenset[str] = frozenset({"synth", "middlebury-motorcycle"}
 
 _CLASSES: dict[str, tuple[str, ...] | None] = {
     "synth": SYNTH_CLASSES,
+    "synth-real": SYNTH_CLASSES,
     "bsds500": None,
     "hed-bsds": None,
     "nyuv2": NYU13_CLASSES,
@@ -71,6 +74,11 @@ def _synth(root: Path | None, split: str, **kw: Any) -> Dataset:
     return SynthScenes(split, **kw)
 
 
+def _synth_real(root: Path, split: str, **kw: Any) -> Dataset:
+    """SynthScenes textured with the real photos of ``root/backgrounds`` (of the same split)."""
+    return SynthScenes(split, photos=PhotoTextures(root, split), **kw)
+
+
 def _rootless(cls: Callable[..., Dataset], name: str) -> Callable[..., Dataset]:
     def build(root: Path | None, split: str, **kw: Any) -> Dataset:
         if root is not None:
@@ -89,6 +97,7 @@ def _hed(root: Path, split: str, **kw: Any) -> Dataset:
 
 _BUILDERS: dict[str, Callable[..., Dataset]] = {
     "synth": _synth,
+    "synth-real": _synth_real,
     "bsds500": BSDS500,
     "hed-bsds": _hed,
     "nyuv2": NYUv2Normals,

@@ -4,8 +4,10 @@ A :class:`Material` maps 2-D surface coordinates (metres) to an RGB albedo. Its 
 one of ``plain``, ``checker``, ``stripes``, ``noise`` (two-octave value noise) or
 ``photo`` (a grey-level photograph shipped with scikit-image: ``brick``, ``grass``,
 ``gravel``, all public domain / CC0, read from the installed package without network),
-blended between two random colours. Materials are drawn independently of the object
-class, so texture never gives the class (or an edge) away.
+blended between two random colours; or ``real``, a colour photo crop used as it is
+(:mod:`pixelnet.data.synth_photos`; :func:`sample_material` never draws it). Materials
+are drawn independently of the object class, so texture never gives the class (or an edge)
+away.
 """
 
 from __future__ import annotations
@@ -106,10 +108,7 @@ def sample_material(rng: np.random.Generator) -> Material:
 
 def _pattern(material: Material, uv: np.ndarray) -> np.ndarray:
     """Pattern value float32 ``[N]`` in ``[0, 1]`` at surface coordinates ``uv [2, N]`` (metres)."""
-    c, s = float(np.cos(material.angle)), float(np.sin(material.angle))
-    scale = 1.0 / material.period
-    u = (c * uv[0] + s * uv[1]) * scale
-    v = (c * uv[1] - s * uv[0]) * scale
+    u, v = _texel_coords(material, uv)
     if material.pattern == "plain":
         return np.zeros(uv.shape[1], dtype=np.float32)
     if material.pattern == "checker":
@@ -125,16 +124,30 @@ def _pattern(material: Material, uv: np.ndarray) -> np.ndarray:
     return map_coordinates(source, coords, order=1, mode="grid-wrap")
 
 
+def _texel_coords(material: Material, uv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pattern coordinates (tiles) ``(u, v)`` of surface coordinates ``uv [2, N]`` (metres)."""
+    c, s = float(np.cos(material.angle)), float(np.sin(material.angle))
+    scale = 1.0 / material.period
+    return (c * uv[0] + s * uv[1]) * scale, (c * uv[1] - s * uv[0]) * scale
+
+
 def albedo(material: Material, uv: np.ndarray) -> np.ndarray:
     """RGB albedo of a material at surface coordinates.
 
     Args:
-        material: the material.
+        material: the material; pattern ``real`` (:mod:`pixelnet.data.synth_photos`) reads its
+            colour photo ``source [h, w, 3]`` directly (nearest texel, tiled).
         uv: float32 ``[2, N]`` surface coordinates in metres.
 
     Returns:
         float32 ``[3, N]`` albedo in ``[0, 1]``.
     """
+    if material.pattern == "real":
+        source = material.source
+        u, v = _texel_coords(material, uv)
+        rows = np.floor(v * source.shape[0]).astype(np.int64) % source.shape[0]
+        cols = np.floor(u * source.shape[1]).astype(np.int64) % source.shape[1]
+        return np.ascontiguousarray(source[rows, cols].T)
     mix = _pattern(material, uv)
     a, b = material.colour_a[:, None], material.colour_b[:, None]
     return b + (a - b) * mix

@@ -26,6 +26,9 @@ Splits are disjoint seed ranges (:data:`SYNTH_SPLITS`). A scene depends only on 
 
 from __future__ import annotations
 
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
 import numpy as np
 from scipy.ndimage import gaussian_filter
 from torch.utils.data import Dataset
@@ -34,7 +37,10 @@ from pixelnet.data.synth_geometry import SHAPES, bounding_cones, camera_rays, in
 from pixelnet.data.synth_layout import ROOM_FACE_CLASSES, SYNTH_CLASSES, Scene, sample_scene
 from pixelnet.data.synth_textures import albedo
 
-__all__ = ["SYNTH_CLASSES", "SYNTH_SPLITS", "SynthScenes", "render_scene"]
+if TYPE_CHECKING:
+    from pixelnet.data.synth_photos import PhotoTextures
+
+__all__ = ["SYNTH_CLASSES", "SYNTH_SPLITS", "SynthScenes", "render_scene", "with_photo_materials"]
 
 SYNTH_SPLITS: dict[str, range] = {
     "train": range(0, 1_000_000),
@@ -178,19 +184,40 @@ def _sensor(rgb: np.ndarray, seed: int, *, noise: bool, blur: bool) -> np.ndarra
     return np.ascontiguousarray((np.clip(rgb, 0.0, 1.0) * 255 + 0.5).astype(np.uint8))
 
 
+def with_photo_materials(scene: Scene, seed: int, photos: PhotoTextures, *, objects: float,
+                         room: float) -> Scene:
+    """``scene`` with some materials replaced by real-photo ones (:mod:`pixelnet.data.synth_photos`).
+
+    Each material used by an object is replaced with probability ``objects``, each used only
+    by the room (walls, floor, ceiling) with probability ``room``. The draws come from their
+    own stream of ``seed``, so the layout, lights and camera are those of the plain scene.
+    """
+    rng = np.random.default_rng([seed, 2])
+    on_objects = {prim.material for prim in scene.primitives}
+    materials = list(scene.materials)
+    for k in range(len(materials)):
+        if rng.random() < (objects if k in on_objects else room):
+            materials[k] = photos.material(rng)
+    return replace(scene, materials=tuple(materials))
+
+
 def render_scene(
-    seed: int, size: tuple[int, int] = (256, 256), *, noise: bool = True, blur: bool = True
+    seed: int, size: tuple[int, int] = (256, 256), *, noise: bool = True, blur: bool = True,
+    photos: PhotoTextures | None = None, photo_objects: float = 0.6, photo_room: float = 0.6,
 ) -> dict[str, np.ndarray | str]:
     """Render SynthScenes scene ``seed`` with its ground truth.
 
-    Deterministic in ``seed`` and ``size``; the layout does not depend on ``size``, and
-    ``noise`` / ``blur`` change only the image.
+    Deterministic in ``seed`` and ``size`` (and the photo split); the layout does not depend on
+    ``size``, and ``noise`` / ``blur`` / ``photos`` change only the image.
 
     Args:
         seed: scene identifier (non-negative int).
         size: ``(H, W)`` in pixels.
         noise: add Gaussian sensor noise.
         blur: blur the image slightly (optics).
+        photos: real photos to texture surfaces with (None: SynthScenes' own textures only).
+        photo_objects: with ``photos``, probability that an object's material is a photo.
+        photo_room: with ``photos``, probability that a wall, floor or ceiling material is one.
 
     Returns:
         dict with ``image`` uint8 ``[H, W, 3]`` RGB, ``seg`` int64 ``[H, W]`` indices into
@@ -200,6 +227,8 @@ def render_scene(
         and ``name`` ``"synth-<seed>"``.
     """
     scene = sample_scene(seed)
+    if photos is not None:
+        scene = with_photo_materials(scene, seed, photos, objects=photo_objects, room=photo_room)
     hits = _cast(scene, size)
     surf = _surfaces(scene, hits)
     rgb = _albedo(scene, surf) * _shading(scene, surf)
@@ -234,6 +263,9 @@ class SynthScenes(Dataset):
         seed_offset: first position in the split's seed range.
         noise: add sensor noise.
         blur: blur the images.
+        photos: real photos to texture surfaces with (see :func:`render_scene`).
+        photo_objects: probability of a photo material per object material.
+        photo_room: probability of a photo material per wall, floor or ceiling material.
     """
 
     def __init__(
@@ -245,6 +277,9 @@ class SynthScenes(Dataset):
         seed_offset: int = 0,
         noise: bool = True,
         blur: bool = True,
+        photos: PhotoTextures | None = None,
+        photo_objects: float = 0.6,
+        photo_room: float = 0.6,
     ) -> None:
         if split not in SYNTH_SPLITS:
             raise ValueError(f"unknown SynthScenes split {split!r}; expected one of {tuple(SYNTH_SPLITS)}")
@@ -260,6 +295,8 @@ class SynthScenes(Dataset):
         self.size = tuple(size)
         self.noise = noise
         self.blur = blur
+        self.photos = photos
+        self.photo_objects, self.photo_room = float(photo_objects), float(photo_room)
 
     def __len__(self) -> int:
         return len(self.seeds)
@@ -267,4 +304,8 @@ class SynthScenes(Dataset):
     def __getitem__(self, index: int) -> dict[str, np.ndarray | str]:
         if not -len(self) <= index < len(self):
             raise IndexError(f"index {index} out of range for {len(self)} scenes")
-        return render_scene(self.seeds[index], self.size, noise=self.noise, blur=self.blur)
+        out = render_scene(self.seeds[index], self.size, noise=self.noise, blur=self.blur, photos=self.photos,
+                           photo_objects=self.photo_objects, photo_room=self.photo_room)
+        if self.photos is not None:
+            out["name"] = f"synth-real-{self.seeds[index]:06d}"
+        return out

@@ -18,14 +18,16 @@ from .cli import UsageError
 __all__ = ["EVAL_SPLITS", "REQUIRED_KEYS", "VAL_SPLITS", "dataset_class_names", "open_dataset"]
 
 EVAL_SPLITS: dict[str, str] = {
-    "synth": "test", "bsds500": "test", "hed-bsds": "test", "nyuv2": "val", "pascal-context": "val",
+    "synth": "test", "synth-real": "test", "bsds500": "test", "hed-bsds": "test", "nyuv2": "val",
+    "pascal-context": "val",
     "voc2012": "val", "sbd": "val", "voc-aug": "val", "middlebury-motorcycle": "test", "composites": "test",
 }
 """The split each dataset's benchmark numbers are reported on (NYUv2's ``val`` is its 654-image
 test set; PASCAL's test labels are not public)."""
 
 VAL_SPLITS: dict[str, str] = {
-    "synth": "val", "bsds500": "val", "hed-bsds": "test", "nyuv2": "val", "pascal-context": "val",
+    "synth": "val", "synth-real": "val", "bsds500": "val", "hed-bsds": "test", "nyuv2": "val",
+    "pascal-context": "val",
     "voc2012": "val", "sbd": "val", "voc-aug": "val", "middlebury-motorcycle": "test", "composites": "val",
 }
 """The split watched during training (the benchmark split where there is no separate one)."""
@@ -50,7 +52,7 @@ def open_dataset(name: str, *, task: str, split: str, root: str | Path | None = 
         split: split name.
         root: dataset folder (not used by ``synth``).
         purpose: ``"train"`` or ``"eval"`` (selects :data:`REQUIRED_KEYS`).
-        synth_size: SynthScenes (and composites) image size ``(H, W)``.
+        synth_size: SynthScenes (``synth``, ``synth-real``) and composites image size ``(H, W)``.
         length: SynthScenes number of scenes (None: the rest of the split).
         seed_offset: SynthScenes first position in the split.
         normal_signs: NYUv2 only, per-axis signs ``(sx, sy, sz)`` applied to the stored normals.
@@ -74,6 +76,8 @@ def open_dataset(name: str, *, task: str, split: str, root: str | Path | None = 
         if not Path(root).exists():
             raise UsageError(f"--data-root {root} does not exist")
         kwargs = {"size": tuple(synth_size)} if name == "composites" else {}  # generated at any size
+        if name == "synth-real":
+            kwargs = {"size": tuple(synth_size), "length": length, "seed_offset": seed_offset}
     if normal_signs is not None:
         if name != "nyuv2":
             raise UsageError(f"--normal-signs applies to --data nyuv2 only, not {name!r}")
