@@ -146,6 +146,7 @@ class HEDPredictor:
         self.max_side = max_side
         self.image: np.ndarray | None = None
         self.image_scale = 1.0
+        self._logits: dict[float, dict[str, torch.Tensor]] = {}
         self._cache: dict[float, dict[str, torch.Tensor]] = {}
 
     @property
@@ -165,16 +166,18 @@ class HEDPredictor:
             rgb = np.asarray(Image.fromarray(rgb).resize((max(1, round(w * scale)), max(1, round(h * scale))),
                                                          Image.BILINEAR))
         self.image, self.image_scale = rgb, scale
+        self._logits.clear()
         self._cache.clear()
         return rgb
 
     @torch.no_grad()
-    def outputs(self, scale: float = 1.0) -> dict[str, torch.Tensor]:
-        """Probabilities of ``fuse`` and ``dsn1..5`` at ``scale``, resized to the image:
-        name -> ``(H', W')`` float32 (cached per scale)."""
+    def logits(self, scale: float = 1.0) -> dict[str, torch.Tensor]:
+        """Logits of ``fuse`` and ``dsn1..5`` at ``scale``, as the model outputs them: name ->
+        ``(h_s, w_s)`` float32 at the scaled input size (the image size ``(H', W')`` at scale 1;
+        cached per scale, and :meth:`outputs` reads them, so the network runs once per scale)."""
         if self.image is None:
             raise RuntimeError("call set_image() first")
-        cached = self._cache.get(float(scale))
+        cached = self._logits.get(float(scale))
         if cached is None:
             h, w = self.image.shape[:2]
             x = torch.from_numpy(np.array(self.image, dtype=np.uint8))  # a writeable copy for torch
@@ -183,14 +186,30 @@ class HEDPredictor:
             if size != (h, w):
                 x = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=scale < 1)
             out = self.model(x.to(self.device))  # name -> (1, 1, h_s, w_s) logits
+            cached = {name: logits[0, 0].float().cpu() for name, logits in out.items()}
+            self._logits[float(scale)] = cached
+        return cached
+
+    @torch.no_grad()
+    def outputs(self, scale: float = 1.0) -> dict[str, torch.Tensor]:
+        """Probabilities of ``fuse`` and ``dsn1..5`` at ``scale``, resized to the image:
+        name -> ``(H', W')`` float32 (cached per scale)."""
+        cached = self._cache.get(float(scale))
+        if cached is None:
+            h, w = self._image_size()
             cached = {}
-            for name, logits in out.items():
+            for name, logits in self.logits(scale).items():
                 p = torch.sigmoid(logits)
-                if p.shape[-2:] != (h, w):
-                    p = F.interpolate(p, size=(h, w), mode="bilinear", align_corners=False)
-                cached[name] = p[0, 0].float().cpu()
+                if p.shape != (h, w):
+                    p = F.interpolate(p[None, None], size=(h, w), mode="bilinear", align_corners=False)[0, 0]
+                cached[name] = p
             self._cache[float(scale)] = cached
         return cached
+
+    def _image_size(self) -> tuple[int, int]:
+        if self.image is None:
+            raise RuntimeError("call set_image() first")
+        return int(self.image.shape[0]), int(self.image.shape[1])
 
     def predict(self, image: np.ndarray | Image.Image | None = None, *, scales: Sequence[float] = (1.0,),
                 tasks: Iterable[str] | None = None) -> dict[str, np.ndarray]:
