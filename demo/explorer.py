@@ -8,6 +8,11 @@ models that share a backbone share its single pass. All model work runs on one d
 thread (:meth:`Explorer.run`): torch's cores are already busy inside one call, and intra-op
 threads started from many web-server threads fight each other (measured: a 512x512 predict
 takes 1.7x longer from a second thread once another thread has run torch).
+
+When the edges choice is a reference model (HED), the session's predictor holds only the
+PixelNet models and the edges come from a :class:`demo.hed_edges.HEDEdges` of the same working
+image, cached per image (not per model choice), so changing another task's model or clicking
+never runs HED again.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from pixelnet.model import PixelNet
 from pixelnet.predictor import Predictor
 from pixelnet.visualize import normal_angles
 
+from .hed_edges import HEDEdges
 from .models import ModelBank
 
 __all__ = ["MIN_SIDE", "MULTI_SCALES", "Explorer", "Session", "image_digest", "read_upload", "single_thread"]
@@ -100,12 +106,15 @@ class Session:
     """One image under one choice of models.
 
     Attributes:
-        predictor: holds the (resized) image and its cached features.
+        predictor: holds the (resized) image, its cached features and the PixelNet models.
         original_size: ``(H, W)`` of the image before resizing.
+        reference_edges: HED on the same image when it is the edges choice (then the predictor has
+            no edges model), else None.
     """
 
     predictor: Predictor
     original_size: tuple[int, int]
+    reference_edges: HEDEdges | None = None
     _outputs: dict[tuple[Any, ...], dict[str, np.ndarray]] = field(default_factory=dict)
     _maps: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
     _baselines: dict[str, dict[str, torch.Tensor]] = field(default_factory=dict)
@@ -124,6 +133,7 @@ class Session:
 
     @property
     def models(self) -> dict[str, PixelNet]:
+        """The PixelNet models (task -> model); a reference edges model is not among them."""
         return self.predictor.models
 
     def all_taps(self) -> list[str]:
@@ -146,11 +156,15 @@ class Session:
 
     def predict(self, *, multiscale: bool = False, ablate: Iterable[str] = ()) -> dict[str, np.ndarray]:
         """Dense outputs of every task (cached per setting): ``seg`` ``(K, H, W)``
-        probabilities, ``normals`` ``(H, W, 3)``, ``edges`` ``(H, W)``."""
+        probabilities, ``normals`` ``(H, W, 3)``, ``edges`` ``(H, W)`` (HED's fused map when it is
+        the edges choice; ablating taps does not change it)."""
         scales = MULTI_SCALES if multiscale else (1.0,)
         key = (scales, tuple(sorted(ablate)))
         if key not in self._outputs:
-            self._outputs[key] = self.predictor.predict(scales=scales, ablate=key[1])
+            out = self.predictor.predict(scales=scales, ablate=key[1])
+            if self.reference_edges is not None:
+                out["edges"] = self.reference_edges.edges(scales)
+            self._outputs[key] = out
         return self._outputs[key]
 
     def contribution_maps(self, task: str) -> dict[str, np.ndarray]:
@@ -183,7 +197,9 @@ class Session:
             ``top``; normals: ``normal``, ``slant``, ``tilt``; edges: ``prob``), and the
             exact Shapley contributions of the taps (``taps``, ``contributions`` with one
             row per tap, summing to ``prediction_vector - baseline_prediction``, and the
-            ``baseline`` definition).
+            ``baseline`` definition). With HED for edges, ``tasks["edges"]`` is
+            :meth:`HEDEdges.inspect` instead (``kind`` ``"reference"``: side outputs ``dsn1..dsn5``
+            and their exact terms of the fused logit).
         """
         h, w = self.image.shape[:2]
         if not (0 <= xw < w and 0 <= yw < h):
@@ -202,6 +218,8 @@ class Session:
         with single_thread():
             for task, model in self.models.items():
                 out["tasks"][task] = self._inspect_task(task, model, xw, yw, taps_on)
+        if self.reference_edges is not None:
+            out["tasks"]["edges"] = self.reference_edges.inspect(xw, yw)
         return out
 
     def _inspect_task(
@@ -259,6 +277,7 @@ class Explorer:
             max_workers=1, thread_name_prefix="pixelnet-models",
             initializer=self._init_worker, initargs=(torch.get_num_threads(),))
         self._sessions: OrderedDict[tuple[str, tuple[str, ...]], Session] = OrderedDict()
+        self._references: OrderedDict[tuple[str, str], HEDEdges] = OrderedDict()  # (image, label) -> HED
         self.ground_truth: dict[str, Path] = {}  # image digest -> SynthScenes .npz
 
     def _init_worker(self, threads: int) -> None:
@@ -292,14 +311,31 @@ class Explorer:
             if s is not None:
                 self._sessions.move_to_end(key)
                 return s
-            chosen = {t: models.get(t) or self.bank.get(t, lab) for t, lab in zip(self.bank.choices, labels)}
+            picked = dict(zip(self.bank.choices, labels))
+            reference = {t: lab for t, lab in picked.items() if t not in models and self.bank.is_reference(t, lab)}
+            if set(reference) - {"edges"}:
+                raise ValueError(f"reference models replace the edges model only, not {sorted(set(reference))}")
+            chosen = {t: models.get(t) or self.bank.get(t, lab) for t, lab in picked.items() if t not in reference}
             pred = Predictor(chosen, device=self.device, max_side=self.max_side)
             pred.set_image(image)
-            s = Session(predictor=pred, original_size=(int(image.shape[0]), int(image.shape[1])))
+            edges = self._reference_edges(pred.image, reference["edges"]) if reference else None
+            s = Session(predictor=pred, original_size=(int(image.shape[0]), int(image.shape[1])),
+                        reference_edges=edges)
             self._sessions[key] = s
             while len(self._sessions) > self.cache_size:
                 self._sessions.popitem(last=False)
             return s
+
+    def _reference_edges(self, working: np.ndarray, label: str) -> HEDEdges:
+        """HED (choice ``label``) on working image ``working``, cached per image across sessions."""
+        key = (image_digest(working), label)
+        hit = self._references.pop(key, None)
+        if hit is None:
+            hit = HEDEdges(self.bank.reference("edges", label), working, label=label, device=self.device)
+        self._references[key] = hit  # most recently used last
+        while len(self._references) > max(1, self.cache_size):
+            self._references.popitem(last=False)
+        return hit
 
     def ground_truth_of(self, image: np.ndarray) -> dict[str, Any] | None:
         """SynthScenes ground truth of an example image (matched by content), if known.

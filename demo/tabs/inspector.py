@@ -14,6 +14,7 @@ from demo.explorer import Session, single_thread
 from demo.gradio_compat import SafeGallery, SafeImage, on_model_thread, user_errors
 from demo.tabs.base import TabBase, bar_frame, check_taps, thumb, to_height
 from demo.tabs.predict import MainView
+from pixelnet.reference import HED_SIDES
 from pixelnet.visualize import (
     TAP_COLOURS,
     draw_points,
@@ -24,9 +25,31 @@ from pixelnet.visualize import (
     receptive_field_sizes,
 )
 
-__all__ = ["InspectorTab", "build"]
+__all__ = ["InspectorTab", "build", "hed_terms_markdown"]
 
 ZOOM_SIDE = 512  # the zoom-out view is drawn on a copy at most this large
+
+
+def hed_terms_markdown(edges: dict[str, Any], x: int, y: int) -> str:
+    """The inspector's text for HED at pixel ``(x, y)``: a table of the side outputs' logits,
+    fusion weights and terms, and the check that bias plus terms is the fused logit.
+
+    Args:
+        edges: :meth:`demo.hed_edges.HEDEdges.inspect` of the pixel.
+    """
+    rows = ["| side output | layer | logit | P(edge) | fusion weight | weight x logit |", "|---|---|---|---|---|---|"]
+    for name, tap, logit, prob, weight, (term,) in zip(edges["taps"], edges["side_taps"], edges["side_logits"],
+                                                        edges["side_probs"], edges["fuse_weights"],
+                                                        edges["contributions"]):
+        rows.append(f"| {name} | {tap} | {logit:+.3f} | {prob:.3f} | {weight:+.3f} | {term:+.3f} |")
+    rows.append(f"| bias | | | | | {edges['bias']:+.3f} |")
+    return (
+        f"**Edge probability** at ({x}, {y}), {edges['model']}: **{edges['prediction']['prob']:.3f}**\n\n"
+        + "\n".join(rows)
+        + f"\n\nbias + sum of the terms = **{edges['contribution_sum']:+.4f}** = HED's fused logit "
+        f"**{edges['fused_logit']:+.4f}** (fusion is a 1x1 convolution of the five side outputs, so the terms are "
+        f"exact); sigmoid gives the edge probability."
+    )
 
 
 class InspectorTab(TabBase):
@@ -154,7 +177,13 @@ class InspectorTab(TabBase):
                 for j, c in enumerate(("nx", "ny", "nz"))
             ]
             normals_bar = pd.concat(frames, ignore_index=True)
-        if "edges" in tasks:
+        hed = "edges" in tasks and tasks["edges"].get("kind") == "reference"
+        if hed:
+            e = tasks["edges"]
+            edge_md = hed_terms_markdown(e, d["x"], d["y"])
+            edges_bar = bar_frame([*e["taps"], "bias"], [row[0] for row in e["contributions"]] + [e["bias"]],
+                                  "HED fused logit")
+        elif "edges" in tasks:
             p = tasks["edges"]["prediction"]
             edge_md = f"**Edge probability** at ({d['x']}, {d['y']}): **{p['prob']:.3f}**"
             edges_bar = bar_frame(
@@ -164,6 +193,7 @@ class InspectorTab(TabBase):
             f"Pixel **({d['x']}, {d['y']})** of the original image (RGB {tuple(d['rgb'])}). "
             f"Contributions are exact Shapley values over the taps; baseline: {d['baseline']}. "
             "They add up to prediction minus baseline prediction."
+            + (" Edges come from HED: its bars are the side outputs' exact terms of the fused logit." if hed else "")
         )
         return (zoom, thumbs, seg_label, normal_html, edge_md, seg_bar, normals_bar, edges_bar, summary)
 
@@ -207,8 +237,8 @@ def build(app: InspectorTab, view: MainView) -> None:
             x="tap",
             y="contribution",
             color="output",
-            sort=tap_names,
-            label="Tap contributions to the edge probability",
+            sort=[*tap_names, *HED_SIDES, "bias"],
+            label="Tap contributions to the edge probability (HED: side outputs' terms of the fused logit)",
         )
     result = gr.JSON(label="inspect result (the /inspect API returns this)", open=False)
     view.extra["inspect_xy"] = (x_in, y_in)

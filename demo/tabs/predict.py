@@ -85,6 +85,7 @@ class PredictTab(TabBase):
             + (f", shown and predicted at {img.shape[1]}x{img.shape[0]}" if s.scale < 1 else "")
             + ".",
             f"Taps off (replaced by their image mean): {', '.join(ablate)}." if ablate else "",
+            self._reference_note(s, ablate),
             "Test scales: " + ("0.5, 1, 1.5" if multiscale else "1") + ".",
             self.model_note(labels),
         ]
@@ -99,6 +100,14 @@ class PredictTab(TabBase):
             metrics,
             "\n\n".join(n for n in notes if n),
         )
+
+    @staticmethod
+    def _reference_note(s: Session, ablate: Sequence[str]) -> str:
+        """What the edges panel shows when the edges choice is HED."""
+        if s.reference_edges is None:
+            return ""
+        return (f"Edges: **{s.reference_edges.label}**, HED's fused edge map (a reference model, not a PixelNet"
+                + ("; switching taps off does not change it" if ablate else "") + ").")
 
     def _ground_truth(self, s: Session, out: dict[str, np.ndarray]) -> tuple[list[Any], str]:
         gt = self.explorer.ground_truth_of(s.image)
@@ -150,12 +159,12 @@ class PredictTab(TabBase):
     @user_errors
     @on_model_thread
     def taps_of(self, seg_model: str | None, normals_model: str | None, edges_model: str | None) -> Any:
-        """The tap checkboxes for a model choice: every tap of the chosen models, all on
-        (changing them then re-runs the prediction)."""
+        """The tap checkboxes for a model choice: every tap of the chosen PixelNet models, all on
+        (changing them then re-runs the prediction; a reference model such as HED has no taps)."""
         labels = {"seg": seg_model, "normals": normals_model, "edges": edges_model}
         names: dict[str, int] = {}
         for task, label in labels.items():
-            if task in self.bank.choices:
+            if task in self.bank.choices and not self.bank.is_reference(task, label):
                 for t in self._model(task, label).taps:
                     names.setdefault(t.name, t.stride)
         ordered = sorted(names, key=lambda n: names[n])

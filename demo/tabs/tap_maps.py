@@ -9,8 +9,9 @@ import gradio as gr
 from demo.gradio_compat import SafeGallery, on_model_thread, user_errors
 from demo.tabs.base import TabBase, thumb
 from demo.tabs.predict import MainView
+from pixelnet.reference import HED_SIDES
 from pixelnet.tasks import TASKS
-from pixelnet.visualize import heatmap
+from pixelnet.visualize import edges_to_rgb, heatmap
 
 __all__ = ["TapMapsTab", "build"]
 
@@ -28,9 +29,18 @@ class TapMapsTab(TabBase):
     def tap_maps(
         self, image: Any, seg_model: str | None, normals_model: str | None, edges_model: str | None, task: str
     ) -> list[Any]:
-        """Per tap, the magnitude of its first-layer contribution to ``task`` over the image."""
+        """Per tap, the magnitude of its first-layer contribution to ``task`` over the image; for
+        edges under HED, its five side-output probability maps and the fused one."""
         with self.explorer.lock:
             s = self._session(image, seg_model, normals_model, edges_model)
+            if task == "edges" and s.reference_edges is not None:
+                sides = s.reference_edges.side_maps()
+                return [
+                    (thumb(edges_to_rgb(m), 256),
+                     f"{name} ({HED_SIDES[name]}) P(edge), max {float(m.max()):.2f}" if name in HED_SIDES
+                     else f"fused: HED's edge map, max {float(m.max()):.2f}")
+                    for name, m in sides.items()
+                ]
             if task not in s.models:
                 raise gr.Error(f"no model for task {task!r}")
             maps = s.contribution_maps(task)
@@ -50,7 +60,9 @@ def build(app: TapMapsTab, view: MainView) -> tuple[Any, list[Any], Any]:
     """
     gr.Markdown(
         "Magnitude of each tap's contribution to the head's first layer, "
-        "|W_t (c_t(p) - mean c_t)|, over the image (exact Shapley magnitude for a linear head)."
+        "|W_t (c_t(p) - mean c_t)|, over the image (exact Shapley magnitude for a linear head). "
+        "With HED as the edges model, *edges* shows HED's five side-output edge probabilities "
+        "(dsn1 on conv1_2 ... dsn5 on conv5_3) and its fused map instead."
     )
     map_task = gr.Radio(list(TASKS), value="seg", label="Task")
     maps = SafeGallery(label="Per-tap contribution maps", columns=3, height=420)
