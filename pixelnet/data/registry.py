@@ -16,6 +16,7 @@ from torch.utils.data import Dataset
 
 from pixelnet.data.bsds import BSDS500, HEDBSDS
 from pixelnet.data.composites import Composites, composite_classes
+from pixelnet.data.hed_distill import HEDDistilled, MixedEdges
 from pixelnet.data.middlebury import MiddleburyMotorcycle
 from pixelnet.data.nyuv2 import NYU13_CLASSES, NYUv2Normals
 from pixelnet.data.pascal import PASCAL_CONTEXT_CLASSES, VOC2012, VOC_CLASSES, PascalContext
@@ -37,6 +38,8 @@ DATASET_TASKS: dict[str, tuple[str, ...]] = {
     "voc-aug": ("seg",),
     "middlebury-motorcycle": ("normals", "edges"),
     "composites": ("seg",),
+    "hed-distill": ("edges",),
+    "synth-real+hed-distill": ("edges",),
 }
 """Tasks each dataset has labels for."""
 
@@ -58,6 +61,8 @@ _CLASSES: dict[str, tuple[str, ...] | None] = {
     "voc-aug": VOC_CLASSES,
     "middlebury-motorcycle": None,
     "composites": None,  # read from the root: background + the cut-out folders
+    "hed-distill": None,
+    "synth-real+hed-distill": None,
 }
 
 _HED_LISTS = {"train": "train_pair.lst", "test": "test.lst"}
@@ -77,6 +82,13 @@ def _synth(root: Path | None, split: str, **kw: Any) -> Dataset:
 def _synth_real(root: Path, split: str, **kw: Any) -> Dataset:
     """SynthScenes textured with the real photos of ``root/backgrounds`` (of the same split)."""
     return SynthScenes(split, photos=PhotoTextures(root, split), **kw)
+
+
+def _synth_real_hed(root: Path, split: str, *, size: tuple[int, int] = (256, 256), length: int | None = None,
+                    **kw: Any) -> Dataset:
+    """``synth-real`` (exact boundaries) and ``hed-distill`` (HED's, on real photos), alternating."""
+    synth = SynthScenes(split, size=size, photos=PhotoTextures(root, split), length=length)
+    return MixedEdges(synth, HEDDistilled(root, split, size=size, **kw), length=2 * len(synth) if length else None)
 
 
 def _rootless(cls: Callable[..., Dataset], name: str) -> Callable[..., Dataset]:
@@ -107,6 +119,8 @@ _BUILDERS: dict[str, Callable[..., Dataset]] = {
     "voc-aug": VOCAug,
     "middlebury-motorcycle": _rootless(MiddleburyMotorcycle, "middlebury-motorcycle"),
     "composites": Composites,
+    "hed-distill": HEDDistilled,
+    "synth-real+hed-distill": _synth_real_hed,
 }
 
 

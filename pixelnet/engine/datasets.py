@@ -21,6 +21,7 @@ EVAL_SPLITS: dict[str, str] = {
     "synth": "test", "synth-real": "test", "bsds500": "test", "hed-bsds": "test", "nyuv2": "val",
     "pascal-context": "val",
     "voc2012": "val", "sbd": "val", "voc-aug": "val", "middlebury-motorcycle": "test", "composites": "test",
+    "hed-distill": "test", "synth-real+hed-distill": "test",
 }
 """The split each dataset's benchmark numbers are reported on (NYUv2's ``val`` is its 654-image
 test set; PASCAL's test labels are not public)."""
@@ -29,6 +30,7 @@ VAL_SPLITS: dict[str, str] = {
     "synth": "val", "synth-real": "val", "bsds500": "val", "hed-bsds": "test", "nyuv2": "val",
     "pascal-context": "val",
     "voc2012": "val", "sbd": "val", "voc-aug": "val", "middlebury-motorcycle": "test", "composites": "val",
+    "hed-distill": "val", "synth-real+hed-distill": "val",
 }
 """The split watched during training (the benchmark split where there is no separate one)."""
 
@@ -78,6 +80,8 @@ def open_dataset(name: str, *, task: str, split: str, root: str | Path | None = 
         kwargs = {"size": tuple(synth_size)} if name == "composites" else {}  # generated at any size
         if name == "synth-real":
             kwargs = {"size": tuple(synth_size), "length": length, "seed_offset": seed_offset}
+        elif name in ("hed-distill", "synth-real+hed-distill"):
+            kwargs = {"size": tuple(synth_size), "length": length}
     if normal_signs is not None:
         if name != "nyuv2":
             raise UsageError(f"--normal-signs applies to --data nyuv2 only, not {name!r}")
