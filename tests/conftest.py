@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 import torch
@@ -21,3 +22,19 @@ TINY_BACKBONE_KWARGS = {
 @pytest.fixture(autouse=True)
 def _seed() -> None:
     torch.manual_seed(0)
+
+
+@pytest.fixture(scope="session")
+def load_script():
+    """Import a CLI script of ``train/`` by name (``load_script("run")``), as the tests drive
+    its ``get_args_parser`` and ``main``."""
+    import importlib.util
+
+    def load(name: str):
+        path = Path(__file__).resolve().parents[1] / "train" / f"{name}.py"
+        spec = importlib.util.spec_from_file_location(f"pixelnet_train_{name}", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    return load

@@ -4,7 +4,6 @@ background JPEGs and a hand-built ``.deb``."""
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import json
 import tarfile
@@ -167,15 +166,8 @@ def test_a_split_without_backgrounds_is_an_error(tmp_path: Path) -> None:
         Composites(tmp_path, "train")
 
 
-def _load_script(name: str):
-    spec = importlib.util.spec_from_file_location(f"pixelnet_train_{name}", ROOT / "train" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_train_run_trains_on_composites_with_their_classes(cache: Path, tmp_path: Path) -> None:
-    run = _load_script("run")
+def test_train_run_trains_on_composites_with_their_classes(cache: Path, tmp_path: Path, load_script) -> None:
+    run = load_script("run")
     out = tmp_path / "run"
     argv = ["--task", "seg", "--data", "composites", "--data-root", str(cache), "--synth-size", "48",
             "--backbone", "vgg16", "--backbone-width", "0.0625", "--fc-channels", "64", "--scratch",
@@ -185,7 +177,7 @@ def test_train_run_trains_on_composites_with_their_classes(cache: Path, tmp_path
     assert list(load_model(out, task="seg").config.class_names) == ["background", "animal", "plant", "vehicle"]
     bad = [*argv[:5], str(tmp_path / "missing"), *argv[6:-1], str(tmp_path / "run2")]
     assert run_cli(run.main, parse_args(run.get_args_parser(), bad), prog="run.py") == 1
-    ev = _load_script("eval")
+    ev = load_script("eval")
     metrics = tmp_path / "metrics.json"
     argv = ["--model", str(out), "--data", "composites", "--data-root", str(cache), "--synth-size", "48",
             "--limit", "2", "--quiet", "--device", "cpu", "--json", str(metrics)]

@@ -3,7 +3,6 @@ stand-in for HED (a blurred step detector), so the labels can be checked exactly
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -15,8 +14,6 @@ from pixelnet.data import build_dataset
 from pixelnet.data.hed_distill import HEDDistilled, MixedEdges, hed_map, hed_targets
 from pixelnet.engine.cli import run_cli
 from pixelnet.engine.config import parse_args
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def fake_hed(rgb: np.ndarray) -> np.ndarray:
@@ -93,18 +90,11 @@ def test_mixed_alternates_and_keeps_the_edges_keys(photos: Path) -> None:
     assert sorted(mix[0]) == sorted(mix[1]) == ["edges", "edges_gt", "image", "name"]
 
 
-def _load_script(name: str):
-    spec = importlib.util.spec_from_file_location(f"pixelnet_train_{name}", ROOT / "train" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.mark.parametrize("data", ["hed-distill", "synth-real+hed-distill"])
-def test_train_run_takes_the_distilled_data(photos: Path, tmp_path: Path, data: str) -> None:
+def test_train_run_takes_the_distilled_data(photos: Path, tmp_path: Path, data: str, load_script) -> None:
     for split in ("train", "val"):  # store the stand-in's maps: the CLI then needs no HED
         HEDDistilled(photos, split, length=1, run_hed=fake_hed)
-    run = _load_script("run")
+    run = load_script("run")
     argv = ["--task", "edges", "--data", data, "--data-root", str(photos), "--synth-size", "32",
             "--backbone", "vgg16", "--backbone-width", "0.0625", "--fc-channels", "64", "--scratch",
             "--mlp-width", "16", "--images-per-batch", "2", "--pixels-per-image", "50", "--workers", "0",

@@ -4,7 +4,6 @@ trains and evaluates on it."""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +18,6 @@ from pixelnet.engine.cli import run_cli
 from pixelnet.engine.config import parse_args
 from pixelnet.engine.datasets import open_dataset
 
-ROOT = Path(__file__).resolve().parents[1]
 N_PHOTOS = 10
 
 
@@ -93,22 +91,15 @@ def test_dataset_by_name_and_its_errors(photos: Path, tmp_path: Path) -> None:
     assert len(ds) == 3
 
 
-def _load_script(name: str):
-    spec = importlib.util.spec_from_file_location(f"pixelnet_train_{name}", ROOT / "train" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_train_run_and_eval_take_synth_real(photos: Path, tmp_path: Path) -> None:
-    run = _load_script("run")
+def test_train_run_and_eval_take_synth_real(photos: Path, tmp_path: Path, load_script) -> None:
+    run = load_script("run")
     out = tmp_path / "run"
     argv = ["--task", "normals", "--data", "synth-real", "--data-root", str(photos), "--synth-size", "32",
             "--backbone", "vgg16", "--backbone-width", "0.0625", "--fc-channels", "64", "--scratch",
             "--mlp-width", "16", "--images-per-batch", "2", "--pixels-per-image", "50", "--workers", "0",
             "--no-tensorboard", "--threads", "1", "--iters", "2", "--val-limit", "1", "--out", str(out)]
     assert run_cli(run.main, parse_args(run.get_args_parser(), argv), prog="run.py") == 0
-    ev = _load_script("eval")
+    ev = load_script("eval")
     argv = ["--model", str(out), "--data", "synth-real", "--data-root", str(photos), "--synth-size", "32",
             "--limit", "2", "--quiet", "--device", "cpu", "--json", str(tmp_path / "m.json")]
     assert run_cli(ev.main, parse_args(ev.get_args_parser(), argv), prog="eval.py") == 0

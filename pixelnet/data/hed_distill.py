@@ -30,8 +30,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from pixelnet.data.common import DatasetError
-from pixelnet.data.composites import split_by_source
-from pixelnet.data.synth_photos import PHOTO_EXTS
+from pixelnet.data.synth_photos import photo_files
 
 __all__ = ["HED_MAP_SIDE", "HEDDistilled", "MixedEdges", "hed_map", "hed_targets"]
 
@@ -40,6 +39,13 @@ HED_MAP_SIDE = 512
 
 _SPLIT_STREAM = {"train": 0, "val": 1, "test": 2}
 _EDGE_KEYS = ("image", "edges", "edges_gt", "name")
+
+
+def _wrap(index: int, length: int) -> int:
+    """``index`` in ``[0, length)``, negative indices from the end, as a sequence does."""
+    if not -length <= index < length:
+        raise IndexError(f"index {index} out of range for {length} samples")
+    return index % length
 
 
 def hed_targets(prob: np.ndarray, *, positive: float = 0.5, ignore: float = 0.15) -> np.ndarray:
@@ -121,14 +127,7 @@ class HEDDistilled(Dataset):
                  jitter: bool = True, run_hed: Callable[[np.ndarray], np.ndarray] | None = None) -> None:
         if split not in _SPLIT_STREAM:
             raise ValueError(f"unknown hed-distill split {split!r}; expected one of {tuple(_SPLIT_STREAM)}")
-        folder = Path(root) / "backgrounds"
-        if not folder.is_dir():
-            raise DatasetError(f"photos not found: {folder} (run train/fetch_data.py --cache {root})")
-        files = [f for f in sorted(folder.iterdir()) if f.suffix.lower() in PHOTO_EXTS]
-        splits = split_by_source([f.name for f in files])
-        self.files = [f for f in files if splits[f.name] == split]
-        if not self.files:
-            raise DatasetError(f"no photo of split {split!r} in {folder}")
+        self.files = photo_files(root, split)
         self.split, self.size, self.seed = split, (int(size[0]), int(size[1])), int(seed)
         self.length = {"train": 10_000, "val": 100, "test": 200}[split] if length is None else int(length)
         self.positive, self.ignore, self.jitter = positive, ignore, jitter
@@ -144,9 +143,7 @@ class HEDDistilled(Dataset):
         return self.length
 
     def __getitem__(self, index: int) -> dict[str, np.ndarray | str]:
-        if not -self.length <= index < self.length:
-            raise IndexError(f"index {index} out of range for {self.length} samples")
-        index %= self.length
+        index = _wrap(index, self.length)
         rng = np.random.default_rng((self.seed, _SPLIT_STREAM[self.split], index))
         k = int(rng.integers(len(self._photos)))
         photo, prob = self._photos[k], self._maps[k]
@@ -189,9 +186,7 @@ class MixedEdges(Dataset):
         return self.length
 
     def __getitem__(self, index: int) -> dict[str, np.ndarray | str]:
-        if not -self.length <= index < self.length:
-            raise IndexError(f"index {index} out of range for {self.length} samples")
-        index %= self.length
+        index = _wrap(index, self.length)
         src = self.a if index % 2 == 0 else self.b
         sample = src[(index // 2) % len(src)]
         return {k: sample[k] for k in _EDGE_KEYS if k in sample}

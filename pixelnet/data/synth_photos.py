@@ -24,10 +24,27 @@ from pixelnet.data.common import DatasetError
 from pixelnet.data.composites import split_by_source
 from pixelnet.data.synth_textures import Material
 
-__all__ = ["PHOTO_EXTS", "PhotoTextures"]
+__all__ = ["PHOTO_EXTS", "PhotoTextures", "photo_files"]
 
 PHOTO_EXTS = (".jpg", ".jpeg", ".png")
 _MAX_SIDE = 384  # texels per photo side kept in memory; a crop covers a whole surface, never more pixels
+
+
+def photo_files(root: str | Path, split: str) -> list[Path]:
+    """The photos ``root/backgrounds/*.{jpg,png}`` of ``split``, by source file (as ``composites``).
+
+    Raises:
+        DatasetError: no ``backgrounds/`` folder, or no photo in ``split``.
+    """
+    folder = Path(root) / "backgrounds"
+    if not folder.is_dir():
+        raise DatasetError(f"photos not found: {folder} (run train/fetch_data.py --cache {root})")
+    files = [f for f in sorted(folder.iterdir()) if f.suffix.lower() in PHOTO_EXTS]
+    splits = split_by_source([f.name for f in files])
+    chosen = [f for f in files if splits[f.name] == split]
+    if not chosen:
+        raise DatasetError(f"no photo of split {split!r} in {folder} ({len(files)} photos in all)")
+    return chosen
 
 
 class PhotoTextures:
@@ -42,14 +59,7 @@ class PhotoTextures:
     """
 
     def __init__(self, root: str | Path, split: str) -> None:
-        folder = Path(root) / "backgrounds"
-        if not folder.is_dir():
-            raise DatasetError(f"photo textures not found: {folder} (run train/fetch_data.py --cache {root})")
-        files = [f for f in sorted(folder.iterdir()) if f.suffix.lower() in PHOTO_EXTS]
-        splits = split_by_source([f.name for f in files])
-        self.files = [f for f in files if splits[f.name] == split]
-        if not self.files:
-            raise DatasetError(f"no photo of split {split!r} in {folder} ({len(files)} photos in all)")
+        self.files = photo_files(root, split)
         self.split = split
         self._cache: dict[Path, np.ndarray] = {}
 
