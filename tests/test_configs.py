@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 ALL_CONFIGS = sorted((ROOT / "configs").rglob("*.yaml"))
 SETTINGS = [c for c in ALL_CONFIGS if c.parent.name == "experiments"]  # train/experiments.py --settings
 CONFIGS = [c for c in ALL_CONFIGS if c not in SETTINGS]  # --config files of a CLI's options
-NOT_RECIPE = ("out", "config", "resume")  # where a run writes, not how it trains
+NOT_RECIPE = ("out", "config", "resume", "data_root")  # where a run reads and writes, not how it trains
 
 
 def load_module(rel: str) -> Any:
@@ -54,14 +54,26 @@ def test_there_are_configs_for_the_paper_and_the_shipped_models() -> None:
         assert need in names
 
 
+def _composites_root(tmp: Path) -> Path:
+    """A cache whose cut-out folders are the shipped real-object model's classes (the class list
+    of ``--data composites`` is read from the root)."""
+    classes = json.loads((ROOT / "assets/models/seg_objects/config.json").read_text())["config"]["class_names"]
+    for c in classes[1:]:
+        (tmp / "cutouts" / c).mkdir(parents=True)
+        (tmp / "cutouts" / c / "x.png").write_bytes(b"")
+    return tmp
+
+
 @pytest.mark.parametrize("config", CONFIGS, ids=rel)
-def test_config_resolves_through_its_parser(config: Path) -> None:
+def test_config_resolves_through_its_parser(config: Path, tmp_path: Path) -> None:
     module = load_module(cli_of(config))
     data = yaml.safe_load(config.read_text())
     assert isinstance(data, dict) and data, f"{rel(config)} is not a mapping of options"
     argv = ["--config", str(config)]
     if cli_of(config) == "train/run.py":
         argv += ["--out", "runs/unused"] + ([] if "task" in data else ["--task", "seg"])
+        if data.get("data") == "composites":
+            argv += ["--data-root", str(_composites_root(tmp_path))]
     args = parse_args(module.get_args_parser(), argv)
     if cli_of(config) != "train/run.py":
         return
@@ -73,7 +85,7 @@ def test_config_resolves_through_its_parser(config: Path) -> None:
     assert (args.iters is None) != (args.epochs is None), f"{rel(config)}: give the length once (iters or epochs)"
 
 
-@pytest.mark.parametrize("task", ["seg", "normals", "edges"])
+@pytest.mark.parametrize("task", ["seg", "normals", "edges", "seg_objects"])
 def test_default_model_configs_are_the_shipped_recipes(task: str) -> None:
     """``configs/default_models/TASK.yaml`` resolves to what ``assets/models/TASK`` was trained with."""
     run = load_module("train/run.py")

@@ -41,3 +41,17 @@ def test_metrics_on_fixed_test_slice(task):
         tol = TOLERANCE[task] if task != "normals" else TOLERANCE[
             "normals_pct" if key.startswith("within") else "normals_deg"]
         assert got[key] == pytest.approx(expected, abs=tol), (key, got[key], expected)
+
+
+def test_the_real_object_seg_model_is_offered_beside_the_default():
+    """assets/models/seg_objects (real-object composites) is a second Segmentation choice;
+    SynthScenes' seg stays the default, and both share the one backbone."""
+    from demo.models import REPO, ModelBank, discover_models
+
+    choices = discover_models(REPO)
+    labels = list(choices["seg"])
+    assert labels[0] == "assets/models/seg" and "assets/models/seg_objects" in labels
+    bank = ModelBank(choices)
+    objects = bank.get("seg", "assets/models/seg_objects")
+    assert objects.config.class_names[0] == "background" and "animal" in objects.config.class_names
+    assert objects.backbone is bank.get("seg").backbone
