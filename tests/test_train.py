@@ -172,6 +172,10 @@ def test_a_file_missing_mid_run_in_a_loader_worker_is_a_one_line_error(
     assert train(argv) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("run.py: error:") and err[-1].endswith("/data/images/3.jpg is missing")
+    # the loader's workers are gone (they ignore SIGTERM: a survivor would hang the interpreter's exit)
+    import multiprocessing
+
+    assert multiprocessing.active_children() == []
 
 
 def test_resume_rejects_a_checkpoint_of_another_architecture(seg_run: Path, tmp_path: Path,

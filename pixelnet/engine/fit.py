@@ -152,10 +152,11 @@ def fit(trainer: Trainer, batches: Callable[[int], Iterable[dict[str, torch.Tens
         trainer.train_mode()
 
     step = start
+    loader = iter(batches(start))
     try:
         with _stop_on_signals() as flag:
             t_last = time.perf_counter()
-            for batch in batches(start):
+            for batch in loader:
                 if step >= iters:
                     break
                 lr = trainer.lr  # the rate this step uses
@@ -194,5 +195,11 @@ def fit(trainer: Trainer, batches: Callable[[int], Iterable[dict[str, torch.Tens
             log.message(f"nothing to do: the run is already at step {step} of {iters}")
     finally:
         log.close()
+        # Loader workers ignore SIGTERM (batching.step_loader), so one still alive at interpreter
+        # exit would hang multiprocessing's join. An error raised in a worker keeps the iterator
+        # alive in its traceback; shut the workers down here rather than when that is collected.
+        shutdown = getattr(loader, "_shutdown_workers", None)
+        if callable(shutdown):
+            shutdown()
     result.elapsed_s = elapsed()
     return result
