@@ -217,13 +217,7 @@ def _fake_stamps_deb(path: Path) -> None:
     files[stamps + "household/tools/crayon.png"] = png((9, 9, 9))
     files[stamps + "household/tools/crayon.dat"] = b"colorable\n"
     files[stamps + "symbols/alphabets/a.png"] = png((0, 0, 0))
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:xz") as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    path.write_bytes(_ar({"debian-binary": b"2.0\n", "control.tar.xz": b"", "data.tar.xz": buf.getvalue()}))
+    _deb(path, files)
 
 
 def test_fetch_indexes_photo_stamps_by_class_and_is_idempotent(tmp_path: Path) -> None:
