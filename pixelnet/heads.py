@@ -50,6 +50,10 @@ class MLPHead(nn.Module):
         """``(P, D)`` first-layer outputs -> ``(P, K)``."""
         return self.rest(z)
 
+    def output_layer(self) -> nn.Linear:
+        """The last ``Linear`` (``K`` outputs), e.g. to shift its bias."""
+        return self.rest[-1]
+
 
 class LinearHead(nn.Module):
     """Linear predictor over the hypercolumn, optionally batch-normalising each tap first
@@ -86,6 +90,10 @@ class LinearHead(nn.Module):
 
     def after_first(self, z: torch.Tensor) -> torch.Tensor:
         return z
+
+    def output_layer(self) -> nn.Linear:
+        """The ``Linear`` to the ``K`` outputs (its bias is the output bias also with batch norm)."""
+        return self.linear
 
 
 HEADS = ("mlp", "linear")

@@ -14,11 +14,12 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from .backbones import Backbone, build_backbone
 from .dense import dense_apply
 from .heads import build_head
-from .hypercolumn import sample_hypercolumns
+from .hypercolumn import sample_hypercolumns, sample_tap
 from .taps import TapInfo, parse_taps
 from .tasks import TASKS, task_outputs
 
@@ -116,8 +117,29 @@ class PixelNet(nn.Module):
         return self.backbone(self.normalize(images), [t.name for t in self.taps])
 
     def head_at(self, features: Mapping[str, torch.Tensor], coords: torch.Tensor) -> torch.Tensor:
-        """Raw head outputs ``(P, K)`` at ``(P, 3)`` pixel coordinates ``(b, y, x)``."""
-        return self.head(sample_hypercolumns(features, self.taps, coords))
+        """Raw head outputs ``(P, K)`` at ``(P, 3)`` pixel coordinates ``(b, y, x)``.
+
+        The head's first layer is linear and bilinear interpolation commutes with it, so the
+        layer is applied per tap: a tap with fewer cells than sampled pixels (the coarse, wide
+        ones, e.g. a 1,280-channel stride-32 map) is projected to the layer's D outputs first
+        and then interpolated, the others are interpolated first. Both orders give the
+        hypercolumn result (exact up to rounding; ``tests/test_model.py``). A linear head with
+        batch norm in training mode needs the hypercolumns' batch statistics and takes them.
+        """
+        if self.training and getattr(self.head, "norm", None) is not None:
+            return self.head(sample_hypercolumns(features, self.taps, coords))
+        w, bias = self.head.first_linear()
+        coords = coords.to(device=bias.device, dtype=torch.long)
+        if coords.ndim != 2 or coords.shape[1] != 3:
+            raise ValueError(f"coords must be (P, 3) rows of (b, y, x), got shape {tuple(coords.shape)}")
+        z = bias.expand(coords.shape[0], -1)
+        for tap, wt in zip(self.taps, torch.split(w, [t.channels for t in self.taps], dim=1)):
+            f = features[tap.name]
+            if f.shape[0] * f.shape[2] * f.shape[3] < coords.shape[0]:
+                z = z + sample_tap(F.conv2d(f, wt[:, :, None, None].to(f.dtype)), coords, tap)
+            else:
+                z = z + sample_tap(f, coords, tap) @ wt.t().to(f.dtype)
+        return self.head.after_first(z)
 
     def forward(self, images: torch.Tensor, coords: torch.Tensor) -> torch.Tensor:
         """Sampled (training) path.

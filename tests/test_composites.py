@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image, ImageDraw
 
 from pixelnet.data import Composites, DatasetError, build_dataset, composite_classes, dataset_classes, split_by_source
@@ -182,7 +183,25 @@ def test_train_run_trains_on_composites_with_their_classes(cache: Path, tmp_path
     argv = ["--model", str(out), "--data", "composites", "--data-root", str(cache), "--synth-size", "48",
             "--limit", "2", "--quiet", "--device", "cpu", "--json", str(metrics)]
     assert run_cli(ev.main, parse_args(ev.get_args_parser(), argv), prog="eval.py") == 0
-    assert "miou" in metrics.read_text()  # on the test split: held-out cut-outs and backgrounds
+    result = json.loads(metrics.read_text())  # on the test split: held-out cut-outs and backgrounds
+    assert set(result["per_class"]) == {"background", "animal", "plant", "vehicle"}
+    assert all(v["iou"] is None or 0 <= v["iou"] <= 1 for v in result["per_class"].values())
+    # the prior correction reads the recorded data, sampler and pixel count, and changes only the output bias
+    pc = load_script("prior_correct")
+    fixed = tmp_path / "prior"
+    argv = ["--model", str(out), "--out", str(fixed), "--images", "4"]
+    assert run_cli(pc.main, pc.get_args_parser().parse_args(argv), prog="prior_correct.py") == 0
+    before, after = load_model(out), load_model(fixed)
+    record = after.config.provenance["prior_correction"]
+    assert record["sampler"] == "uniform" and record["images"] == 4
+    shift = torch.tensor(list(record["bias_shift"].values()))
+    assert torch.allclose(after.head.output_layer().bias, before.head.output_layer().bias + shift, atol=1e-5)
+    b_state, a_state = before.state_dict(), after.state_dict()
+    changed = [k for k in b_state if not torch.equal(b_state[k], a_state[k])]
+    assert changed == [f"head.rest.{len(after.head.rest) - 1}.bias"] or changed == [] and not shift.any()
+    assert run_cli(pc.main, pc.get_args_parser().parse_args(argv), prog="prior_correct.py") == 1  # --out holds one
+    again = ["--model", str(fixed), "--out", str(tmp_path / "twice")]
+    assert run_cli(pc.main, pc.get_args_parser().parse_args(again), prog="prior_correct.py") == 1
 
 
 # ---- the fetch ----------------------------------------------------------------------------

@@ -48,8 +48,16 @@ def test_json_has_exactly_the_task_keys(task: str, tmp_path: Path, capsys: pytes
                          "--limit", "2", "--synth-size", "48", "--scales", "0.5,1", "--device", "cpu",
                          "--json", str(out)]) == 0
     metrics = json.loads(out.read_text())
+    per_class = metrics.pop("per_class", None)
     assert set(metrics) == KEYS[task] == set(METRIC_KEYS[task])
     assert all(isinstance(v, float) and np.isfinite(v) for v in metrics.values())
+    if task == "seg":  # and the IoU and recall of every class, printed too
+        names = tiny_model("seg").config.class_names
+        assert list(per_class) == list(names) and all(set(v) == {"iou", "acc"} for v in per_class.values())
+        found = [v["iou"] for v in per_class.values() if v["iou"] is not None]
+        assert found and metrics["miou"] == pytest.approx(sum(found) / len(found))
+    else:
+        assert per_class is None
     table = capsys.readouterr().out
     assert "2 images" in table and all(k in table for k in KEYS[task])
 

@@ -9,6 +9,7 @@ from conftest import TINY_BACKBONE_KWARGS
 
 from pixelnet import ModelConfig, build_model
 from pixelnet.backbones import BACKBONES
+from pixelnet.hypercolumn import sample_hypercolumns, sample_tap
 from pixelnet.predictor import Predictor
 
 CLASSES = ["a", "b", "c", "d"]
@@ -43,6 +44,41 @@ def test_sampled_equals_dense(backbone, head, bn, size):
     sampled = sampled.view(2, *size, -1).permute(0, 3, 1, 2)
     assert dense.shape == sampled.shape == (2, len(CLASSES), *size)
     assert float((dense - sampled).abs().max()) <= 1e-4
+
+
+@pytest.mark.parametrize("backbone", sorted(BACKBONES))
+@pytest.mark.parametrize(("head", "bn"), [("mlp", False), ("linear", False), ("linear", True)])
+@pytest.mark.parametrize("pixels", [3, 700])  # few pixels: every tap is interpolated first; many: coarse taps projected first
+def test_per_tap_first_layer_equals_the_head_on_hypercolumns_with_gradients(backbone, head, bn, pixels):
+    model = _model(backbone, head=head, linear_bn=bn).train()
+    x = torch.rand(2, 3, 45, 38, requires_grad=True)
+    g = torch.Generator().manual_seed(pixels)
+    coords = torch.stack([torch.randint(0, 2, (pixels,), generator=g), torch.randint(0, 45, (pixels,), generator=g),
+                          torch.randint(0, 38, (pixels,), generator=g)], 1)
+    feats = model.features(x)
+    if head == "mlp":  # dropout off, so both paths see the same function
+        model.head.rest.eval()
+    fast = model.head_at(feats, coords)
+    ref = model.head(sample_hypercolumns(feats, model.taps, coords))
+    assert float((fast - ref).abs().max()) <= 1e-4
+    w = torch.randn_like(ref)
+    grads_fast = torch.autograd.grad((fast * w).sum(), [x, *model.head.parameters()], retain_graph=True)
+    grads_ref = torch.autograd.grad((ref * w).sum(), [x, *model.head.parameters()])
+    for a, b in zip(grads_fast, grads_ref):
+        assert float((a - b).abs().max()) <= 1e-3 * max(1.0, float(b.abs().max()))
+
+
+def test_sample_tap_interpolates_between_the_four_cells_in_b_y_x_order():
+    from pixelnet.taps import TapInfo
+    feat = torch.arange(2 * 3 * 4 * 5, dtype=torch.float32).view(2, 3, 4, 5)
+    tap = TapInfo(name="t", stride=2, offset=0.5, channels=3)
+    # pixel (y, x) = (2, 3) is at cell coordinates u = 0.75 (rows 0, 1), v = 1.25 (columns 1, 2); (0, 0) clamps to cell (0, 0)
+    coords = torch.tensor([[1, 2, 3], [0, 0, 0]])
+    out = sample_tap(feat, coords, tap)
+    u, v = (2 - 0.5) / 2, (3 - 0.5) / 2  # 0.75, 1.25
+    ref = (feat[1, :, 0, 1] * (1 - u) * (1 - (v - 1)) + feat[1, :, 0, 2] * (1 - u) * (v - 1)
+           + feat[1, :, 1, 1] * u * (1 - (v - 1)) + feat[1, :, 1, 2] * u * (v - 1))
+    assert torch.allclose(out[0], ref) and torch.allclose(out[1], feat[0, :, 0, 0])
 
 
 @pytest.mark.parametrize("task", ["seg", "normals", "edges"])

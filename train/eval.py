@@ -4,7 +4,9 @@ Runs the model exactly as users do (the :class:`~pixelnet.predictor.Predictor`, 
 ``--scales``) and reports the task's benchmark metrics (see :mod:`pixelnet.engine.evaluate`).
 Prints a table; ``--json FILE`` writes exactly the metric keys of the task:
 
-- seg: ``pixel_acc``, ``mean_acc``, ``miou`` (fractions);
+- seg: ``pixel_acc``, ``mean_acc``, ``miou`` (fractions), and ``per_class`` (class name ->
+  ``iou`` and ``acc``, NaN written as null where a class is in neither prediction nor ground
+  truth), also printed as a table;
 - normals: ``mean``, ``median``, ``rmse`` (degrees), ``within_11_25``, ``within_22_5``,
   ``within_30`` (percent);
 - edges: ``ods``, ``ois``, ``ap`` (BSDS protocol).
@@ -27,8 +29,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
+
+import numpy as np
+import torch
 
 from pixelnet.engine.cli import HelpFormatter, UsageError, run_cli
 from pixelnet.engine.config import parse_args
@@ -36,6 +42,7 @@ from pixelnet.engine.datasets import EVAL_SPLITS, dataset_class_names, open_data
 from pixelnet.engine.evaluate import evaluate, format_metrics
 from pixelnet.engine.geometry_eval import GEOMETRY_DATASETS, BoundaryRecallMeter, normals_baselines
 from pixelnet.engine.progress import Progress
+from pixelnet.metrics import SegMeter
 from pixelnet.reference import REFERENCE_MODELS, load_model_or_reference
 
 DATASETS = ("synth", "synth-real", "bsds500", "hed-bsds", "nyuv2", "pascal-context", "voc2012", "sbd", "voc-aug",
@@ -50,6 +57,30 @@ def floats(text: str) -> list[float]:
 def ints(text: str) -> list[int]:
     """``"256,320"`` -> ``[256, 320]``."""
     return [int(t) for t in str(text).split(",") if t.strip()]
+
+
+def _seg_update(meter: SegMeter):
+    """An ``on_prediction`` callback adding a seg prediction ``(K, H, W)`` to ``meter``."""
+    def update(sample: dict, pred: np.ndarray) -> None:
+        meter.update(torch.from_numpy(pred.argmax(0)), torch.from_numpy(np.asarray(sample["seg"], np.int64)))
+    return update
+
+
+def _per_class(meter: SegMeter, names: list[str]) -> dict[str, dict[str, float | None]]:
+    """Class name -> ``{"iou", "acc"}`` (None where undefined), from ``meter``'s confusion matrix."""
+    iou, acc = meter.per_class_iou().tolist(), meter.per_class_acc().tolist()
+    names = names if len(names) == len(iou) else [str(k) for k in range(len(iou))]
+    return {n: {"iou": None if math.isnan(i) else i, "acc": None if math.isnan(a) else a}
+            for n, i, a in zip(names, iou, acc)}
+
+
+def _per_class_table(per_class: dict[str, dict[str, float | None]]) -> str:
+    width = max(len(n) for n in per_class)
+    lines = [f"  {'class':<{width}}  {'IoU':>8}  {'recall':>8}"]
+    for n, v in per_class.items():
+        lines.append(f"  {n:<{width}}  " + "  ".join("     n/a" if v[k] is None else f"{100 * v[k]:6.2f} %"
+                                                      for k in ("iou", "acc")))
+    return "\n".join(lines)
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -110,11 +141,16 @@ def main(args: argparse.Namespace) -> int:
                     + (" (edges: the BSDS matching takes seconds per image)" if task == "edges" else ""))
         boundary = (BoundaryRecallMeter(tolerance=args.boundary_tolerance, budget=args.boundary_budget)
                     if task == "edges" and args.data in GEOMETRY_DATASETS else None)
+        per_class = SegMeter(model.config.num_outputs) if task == "seg" else None
         metrics: dict = evaluate(model, dataset, scales=args.scales, limit=total, device=args.device,
                                  max_side=args.max_side, progress=bar,
-                                 on_prediction=None if boundary is None else boundary.update)
+                                 on_prediction=(boundary.update if boundary is not None
+                                                else _seg_update(per_class) if per_class is not None else None))
     print(format_metrics(task, metrics, title=f"{task} model {args.model} on {where}: {total} images, "
                                               f"scales {','.join(f'{s:g}' for s in args.scales)}"))
+    if per_class is not None:
+        metrics["per_class"] = _per_class(per_class, list(model.config.class_names or []))
+        print(_per_class_table(metrics["per_class"]))
     if task == "normals" and args.data in GEOMETRY_DATASETS:
         metrics["baselines"] = normals_baselines(dataset, limit=total)
         for name, values in metrics["baselines"].items():
