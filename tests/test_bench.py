@@ -116,3 +116,28 @@ def test_repeats_report_median_spread_and_load(tmp_path: Path) -> None:
     r = data["linear"]
     assert r["bps_ratio_min"] <= r["bps_ratio"] <= r["bps_ratio_max"]
     assert "do not quote" in bench_train_step.format_table(data, ["linear"])
+
+
+def test_head_step_modes_measure_and_the_table_has_every_tap_set(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from bench import bench_head_step
+    cfg = {"taps": ["s4", "head"], "mlp_widths": [8], "images": 2, "size": 64, "pixels": 50, "classes": 3,
+           "steps": 1, "warmup": 1, "threads": 1, "device": "cpu"}
+    for mode in bench_head_step.MODES:
+        res = bench_head_step.measure({**cfg, "mode": mode})
+        assert res["step_s"] > 0 and res["hypercolumn_dim"] == 24 + 1280
+    args = bench_head_step.get_args_parser().parse_args(
+        ["--tap-sets", "s4;s4,head", "--steps", "1", "--json", str(tmp_path / "h.json")])
+    seen = []
+
+    def fake(script: str, payload: dict) -> dict:
+        seen.append((tuple(payload["taps"]), payload["mode"]))
+        return {"step_s": 1.0 if payload["mode"] == "per_tap" else 3.0, "step_s_min": 0.9, "step_s_max": 1.1,
+                "hypercolumn_dim": 7}
+
+    monkeypatch.setattr(bench_head_step, "run_isolated", fake)
+    out = bench_head_step.main(args)
+    assert seen == [(("s4",), "per_tap"), (("s4",), "hypercolumn"), (("s4", "head"), "per_tap"),
+                    (("s4", "head"), "hypercolumn")]
+    assert [r["speedup"] for r in out["rows"]] == [3.0, 3.0]
+    assert json.loads((tmp_path / "h.json").read_text())["rows"][1]["taps"] == ["s4", "head"]
