@@ -14,7 +14,7 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
-from pixelnet.data import Composites, DatasetError, build_dataset, composite_classes, dataset_classes, split_by_source
+from pixelnet.data import CLOSE_UP_SCALE, Composites, DatasetError, build_dataset, composite_classes, dataset_classes, split_by_source
 from pixelnet.data import fetch_real as fr
 from pixelnet.engine.cli import run_cli
 from pixelnet.engine.config import parse_args
@@ -157,6 +157,21 @@ def test_samples_are_deterministic_per_index_seed_and_split(cache: Path) -> None
     # jitter changes only the appearance: the layout (and so the labels) stays the same
     plain = Composites(cache, "train", size=(40, 40), jitter=False)
     np.testing.assert_array_equal(a[2]["seg"], plain[2]["seg"])
+
+
+def test_the_scale_range_sets_the_pasted_size_and_close_ups_overflow_the_frame(cache: Path) -> None:
+    def longer_sides(ds: Composites) -> list[int]:
+        return [max(p.box[2] - p.box[0], p.box[3] - p.box[1]) for i in range(30) for p in ds.compose(i)[1]]
+
+    small = longer_sides(Composites(cache, "train", size=(60, 80), scale=(0.2, 0.3)))
+    big = longer_sides(Composites(cache, "train", size=(60, 80), scale=(1.2, 1.6)))
+    assert 0.2 * 60 - 1 <= min(small) and max(small) <= 0.3 * 60 + 1
+    assert 1.2 * 60 - 1 <= min(big) and max(big) <= 1.6 * 60 + 1
+    close = build_dataset("composites-close", root=cache, split="train", size=(60, 80), length=30)
+    assert close.scale == CLOSE_UP_SCALE and max(longer_sides(close)) > 60  # some overflow the frame
+    assert dataset_classes("composites-close", cache) == dataset_classes("composites", cache)
+    with pytest.raises(ValueError, match="scale"):
+        Composites(cache, "train", scale=(0.5, 0.4))
 
 
 def test_a_split_without_backgrounds_is_an_error(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ Every dataset returns samples as dicts of numpy arrays with one structure (docum
 
 from pixelnet.data.bsds import BSDS500, HEDBSDS
 from pixelnet.data.common import IGNORE_INDEX, DatasetError
-from pixelnet.data.composites import COMPOSITE_SPLITS, Composites, composite_classes, split_by_source
+from pixelnet.data.composites import CLOSE_UP_SCALE, COMPOSITE_SPLITS, Composites, composite_classes, split_by_source
 from pixelnet.data.middlebury import MOTORCYCLE_CALIBRATION, MiddleburyMotorcycle, disparity_to_normals
 from pixelnet.data.nyuv2 import NYU13_CLASSES, NYUv2Normals
 from pixelnet.data.pascal import PASCAL_CONTEXT_CLASSES, VOC2012, VOC_CLASSES, PascalContext
@@ -16,6 +16,7 @@ from pixelnet.data.synthscenes import SYNTH_CLASSES, SYNTH_SPLITS, SynthScenes, 
 
 __all__ = [
     "BSDS500",
+    "CLOSE_UP_SCALE",
     "COMPOSITE_SPLITS",
     "DATASETS",
     "DATASET_TASKS",

@@ -34,7 +34,12 @@ from torch.utils.data import Dataset
 
 from pixelnet.data.common import DatasetError
 
-__all__ = ["COMPOSITE_LENGTHS", "COMPOSITE_SPLITS", "Composites", "Paste", "composite_classes", "split_by_source"]
+__all__ = ["CLOSE_UP_SCALE", "COMPOSITE_LENGTHS", "COMPOSITE_SPLITS", "Composites", "Paste", "composite_classes",
+           "split_by_source"]
+
+CLOSE_UP_SCALE: tuple[float, float] = (0.3, 1.6)
+"""The cut-out sizes of ``--data composites-close``: up to 1.6x the shorter side, so objects
+also fill and overflow the frame as in close-up photos (a cat's face, a cup), not only sit in it."""
 
 COMPOSITE_SPLITS: dict[str, float] = {"train": 0.7, "val": 0.1, "test": 0.2}
 """Split -> the fraction of each class's cut-outs (and of the backgrounds) that belongs to it."""
@@ -117,7 +122,8 @@ class Composites(Dataset):
     Per sample: a random crop of a background (40 to 100 % of the largest crop of the output's
     aspect ratio), flipped and colour-jittered; then ``min_objects`` to ``max_objects``
     cut-outs, each of a class drawn uniformly (then a cut-out of that class uniformly), scaled
-    to a longer side of 20 to 80 % of the image's shorter side (log-uniform), flipped,
+    to a longer side of ``scale`` (default 20 to 80 %) of the image's shorter side (log-uniform;
+    above 100 % the frame crops the object, as in a close-up photo), flipped,
     colour-jittered and sometimes blurred; with probability ``overlap`` a cut-out is centred
     inside the previous one's box, so objects occlude each other. Finally the whole image is
     sometimes blurred. Compositing uses premultiplied alpha.
@@ -132,6 +138,8 @@ class Composites(Dataset):
         max_objects: most cut-outs per sample.
         overlap: probability that a cut-out is centred on the previous one.
         jitter: colour and blur jitter (off: only crop, scale, flip and placement vary).
+        scale: ``(min, max)`` longer side of a pasted cut-out, as a fraction of the image's
+            shorter side.
 
     Raises:
         DatasetError: missing folders, or a split without cut-outs or backgrounds.
@@ -139,11 +147,14 @@ class Composites(Dataset):
 
     def __init__(self, root: str | Path, split: str = "train", *, size: tuple[int, int] = (256, 256),
                  length: int | None = None, seed: int = 0, min_objects: int = 1, max_objects: int = 4,
-                 overlap: float = 0.5, jitter: bool = True) -> None:
+                 overlap: float = 0.5, jitter: bool = True, scale: tuple[float, float] = (0.2, 0.8)) -> None:
         if split not in COMPOSITE_SPLITS:
             raise ValueError(f"unknown composites split {split!r}; expected one of {tuple(COMPOSITE_SPLITS)}")
         if not 1 <= min_objects <= max_objects:
             raise ValueError(f"need 1 <= min_objects <= max_objects, got {min_objects}, {max_objects}")
+        if not 0 < scale[0] <= scale[1]:
+            raise ValueError(f"need 0 < scale min <= max, got {tuple(scale)}")
+        self.scale = (float(scale[0]), float(scale[1]))
         self.root = Path(root)
         self.split = split
         self.size = (int(size[0]), int(size[1]))
@@ -216,7 +227,7 @@ class Composites(Dataset):
         files = self.cutouts[label]
         path = files[rng.integers(len(files))]
         im = self._load(path, "RGBA")
-        side = min(self.size) * float(np.exp(rng.uniform(np.log(0.2), np.log(0.8))))
+        side = min(self.size) * float(np.exp(rng.uniform(np.log(self.scale[0]), np.log(self.scale[1]))))
         k = side / max(im.size)
         ow, oh = max(1, round(im.size[0] * k)), max(1, round(im.size[1] * k))
         pm = im.convert("RGBa").resize((ow, oh), Image.Resampling.BILINEAR)  # premultiplied resize

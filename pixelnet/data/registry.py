@@ -15,7 +15,7 @@ from typing import Any
 from torch.utils.data import Dataset
 
 from pixelnet.data.bsds import BSDS500, HEDBSDS
-from pixelnet.data.composites import Composites, composite_classes
+from pixelnet.data.composites import CLOSE_UP_SCALE, Composites, composite_classes
 from pixelnet.data.hed_distill import HEDDistilled, MixedEdges
 from pixelnet.data.middlebury import MiddleburyMotorcycle
 from pixelnet.data.nyuv2 import NYU13_CLASSES, NYUv2Normals
@@ -38,6 +38,7 @@ DATASET_TASKS: dict[str, tuple[str, ...]] = {
     "voc-aug": ("seg",),
     "middlebury-motorcycle": ("normals", "edges"),
     "composites": ("seg",),
+    "composites-close": ("seg",),
     "hed-distill": ("edges",),
     "synth-real+hed-distill": ("edges",),
 }
@@ -61,6 +62,7 @@ _CLASSES: dict[str, tuple[str, ...] | None] = {
     "voc-aug": VOC_CLASSES,
     "middlebury-motorcycle": None,
     "composites": None,  # read from the root: background + the cut-out folders
+    "composites-close": None,
     "hed-distill": None,
     "synth-real+hed-distill": None,
 }
@@ -107,6 +109,11 @@ def _hed(root: Path, split: str, **kw: Any) -> Dataset:
     return HEDBSDS(root, **kw)
 
 
+def _composites_close(root: str | Path, split: str, **kw: Any) -> Composites:
+    """Composites with close-ups: cut-outs of :data:`CLOSE_UP_SCALE` of the shorter side."""
+    return Composites(root, split, scale=CLOSE_UP_SCALE, **kw)
+
+
 _BUILDERS: dict[str, Callable[..., Dataset]] = {
     "synth": _synth,
     "synth-real": _synth_real,
@@ -119,6 +126,7 @@ _BUILDERS: dict[str, Callable[..., Dataset]] = {
     "voc-aug": VOCAug,
     "middlebury-motorcycle": _rootless(MiddleburyMotorcycle, "middlebury-motorcycle"),
     "composites": Composites,
+    "composites-close": _composites_close,
     "hed-distill": HEDDistilled,
     "synth-real+hed-distill": _synth_real_hed,
 }
@@ -160,7 +168,7 @@ def dataset_classes(name: str, root: str | Path | None = None) -> tuple[str, ...
         ValueError: unknown name, or ``composites`` without a root.
     """
     _check_name(name)
-    if name == "composites":
+    if name in ("composites", "composites-close"):
         if root is None:
             raise ValueError("the composites classes are read from its root folder (--data-root)")
         return composite_classes(root)

@@ -20,7 +20,7 @@ __all__ = ["EVAL_SPLITS", "REQUIRED_KEYS", "VAL_SPLITS", "dataset_class_names", 
 EVAL_SPLITS: dict[str, str] = {
     "synth": "test", "synth-real": "test", "bsds500": "test", "hed-bsds": "test", "nyuv2": "val",
     "pascal-context": "val",
-    "voc2012": "val", "sbd": "val", "voc-aug": "val", "middlebury-motorcycle": "test", "composites": "test",
+    "voc2012": "val", "sbd": "val", "voc-aug": "val", "middlebury-motorcycle": "test", "composites": "test", "composites-close": "test",
     "hed-distill": "test", "synth-real+hed-distill": "test",
 }
 """The split each dataset's benchmark numbers are reported on (NYUv2's ``val`` is its 654-image
@@ -29,7 +29,7 @@ test set; PASCAL's test labels are not public)."""
 VAL_SPLITS: dict[str, str] = {
     "synth": "val", "synth-real": "val", "bsds500": "val", "hed-bsds": "test", "nyuv2": "val",
     "pascal-context": "val",
-    "voc2012": "val", "sbd": "val", "voc-aug": "val", "middlebury-motorcycle": "test", "composites": "val",
+    "voc2012": "val", "sbd": "val", "voc-aug": "val", "middlebury-motorcycle": "test", "composites": "val", "composites-close": "val",
     "hed-distill": "val", "synth-real+hed-distill": "val",
 }
 """The split watched during training (the benchmark split where there is no separate one)."""
@@ -77,7 +77,7 @@ def open_dataset(name: str, *, task: str, split: str, root: str | Path | None = 
             raise UsageError(f"--data {name} needs --data-root (the folder holding the dataset)")
         if not Path(root).exists():
             raise UsageError(f"--data-root {root} does not exist")
-        kwargs = {"size": tuple(synth_size)} if name == "composites" else {}  # generated at any size
+        kwargs = {"size": tuple(synth_size)} if name in ("composites", "composites-close") else {}  # any size
         if name == "synth-real":
             kwargs = {"size": tuple(synth_size), "length": length, "seed_offset": seed_offset}
         elif name in ("hed-distill", "synth-real+hed-distill"):
@@ -112,7 +112,7 @@ def open_dataset(name: str, *, task: str, split: str, root: str | Path | None = 
 
 def dataset_class_names(name: str, root: str | Path | None = None) -> list[str]:
     """Class names of a segmentation dataset (index = label value); ``root`` is read by the
-    datasets whose classes are found on disk (``composites``)."""
+    datasets whose classes are found on disk (``composites``, ``composites-close``)."""
     fn = getattr(pdata, "dataset_classes", None)
     if fn is not None:
         try:
