@@ -14,7 +14,15 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
-from pixelnet.data import CLOSE_UP_SCALE, Composites, DatasetError, build_dataset, composite_classes, dataset_classes, split_by_source
+from pixelnet.data import (
+    CLOSE_UP_SCALE,
+    Composites,
+    DatasetError,
+    build_dataset,
+    composite_classes,
+    dataset_classes,
+    split_by_source,
+)
 from pixelnet.data import fetch_real as fr
 from pixelnet.engine.cli import run_cli
 from pixelnet.engine.config import parse_args

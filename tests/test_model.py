@@ -48,7 +48,8 @@ def test_sampled_equals_dense(backbone, head, bn, size):
 
 @pytest.mark.parametrize("backbone", sorted(BACKBONES))
 @pytest.mark.parametrize(("head", "bn"), [("mlp", False), ("linear", False), ("linear", True)])
-@pytest.mark.parametrize("pixels", [3, 700])  # few pixels: every tap is interpolated first; many: coarse taps projected first
+# few pixels: every tap is interpolated first; many: the coarse taps are projected first
+@pytest.mark.parametrize("pixels", [3, 700])
 def test_per_tap_first_layer_equals_the_head_on_hypercolumns_with_gradients(backbone, head, bn, pixels):
     model = _model(backbone, head=head, linear_bn=bn).train()
     x = torch.rand(2, 3, 45, 38, requires_grad=True)
@@ -72,7 +73,8 @@ def test_sample_tap_interpolates_between_the_four_cells_in_b_y_x_order():
     from pixelnet.taps import TapInfo
     feat = torch.arange(2 * 3 * 4 * 5, dtype=torch.float32).view(2, 3, 4, 5)
     tap = TapInfo(name="t", stride=2, offset=0.5, channels=3)
-    # pixel (y, x) = (2, 3) is at cell coordinates u = 0.75 (rows 0, 1), v = 1.25 (columns 1, 2); (0, 0) clamps to cell (0, 0)
+    # pixel (y, x) = (2, 3) is at cell coordinates u = 0.75 (rows 0, 1), v = 1.25 (columns 1, 2);
+    # (0, 0) clamps to cell (0, 0)
     coords = torch.tensor([[1, 2, 3], [0, 0, 0]])
     out = sample_tap(feat, coords, tap)
     u, v = (2 - 0.5) / 2, (3 - 0.5) / 2  # 0.75, 1.25

@@ -23,17 +23,18 @@ from .distributed import DistContext, init_distributed
 from .evaluate import METRIC_KEYS, evaluate, format_metrics, predict_full_size
 from .fit import FitResult, TrainingStopped, fit
 from .geometry_eval import GEOMETRY_DATASETS, BoundaryRecallMeter, normals_baselines
-from .prior import add_output_bias, class_frequencies, prior_shift
 from .order import DataOrder, StepBatches, derive_seed
+from .prior import add_output_bias, class_frequencies, prior_shift
 from .scribbles import ScribbleError, ScribbleResult, fit_scribbles, predict_seg
 from .trainer import NonFiniteLossError, OptimConfig, Trainer
 
 __all__ = [
-    "GEOMETRY_DATASETS", "METRIC_KEYS", "add_output_bias", "apply_yaml_defaults", "atomic_save", "Augment", "BoundaryRecallMeter",
-    "capture_rng_state", "CheckpointError", "class_frequencies",
+    "GEOMETRY_DATASETS", "METRIC_KEYS", "add_output_bias", "apply_yaml_defaults", "atomic_save", "Augment",
+    "BoundaryRecallMeter", "capture_rng_state", "CheckpointError", "class_frequencies",
     "collate", "ConfigError", "DataOrder", "derive_seed", "DistContext", "evaluate", "fit", "fit_scribbles",
     "FitResult", "format_metrics", "gather_targets", "HelpFormatter", "init_distributed", "load_checkpoint",
-    "NonFiniteLossError", "normals_baselines", "OptimConfig", "parse_args", "predict_full_size", "predict_seg", "prior_shift",
+    "NonFiniteLossError", "normals_baselines", "OptimConfig", "parse_args", "predict_full_size", "predict_seg",
+    "prior_shift",
     "restore_rng_state", "run_cli", "ScribbleError", "ScribbleResult", "step_loader", "StepBatches",
     "Trainer", "TrainingStopped", "TrainSamples", "UsageError", "write_resolved_config",
 ]
