@@ -120,11 +120,14 @@ class PixelNet(nn.Module):
         """Raw head outputs ``(P, K)`` at ``(P, 3)`` pixel coordinates ``(b, y, x)``.
 
         The head's first layer is linear and bilinear interpolation commutes with it, so the
-        layer is applied per tap: a tap with fewer cells than sampled pixels (the coarse, wide
-        ones, e.g. a 1,280-channel stride-32 map) is projected to the layer's D outputs first
-        and then interpolated, the others are interpolated first. Both orders give the
-        hypercolumn result (exact up to rounding; ``tests/test_model.py``). A linear head with
-        batch norm in training mode needs the hypercolumns' batch statistics and takes them.
+        layer is applied per tap: a tap wider than the layer's D outputs and with fewer cells
+        than sampled pixels (e.g. a 1,280-channel stride-32 map under a 128-wide layer) is
+        projected to D channels first and then interpolated, so D-wide rows are gathered
+        instead of C-wide ones; the others are interpolated first (gathering and scattering
+        back the D-wide rows of a projected map costs more than a narrow tap's matmul;
+        ``bench/bench_head_step.py``). Both orders give the hypercolumn result (exact up to
+        rounding; ``tests/test_model.py``). A linear head with batch norm in training mode
+        needs the hypercolumns' batch statistics and takes them.
         """
         if self.training and getattr(self.head, "norm", None) is not None:
             return self.head(sample_hypercolumns(features, self.taps, coords))
@@ -135,7 +138,7 @@ class PixelNet(nn.Module):
         z = bias.expand(coords.shape[0], -1)
         for tap, wt in zip(self.taps, torch.split(w, [t.channels for t in self.taps], dim=1)):
             f = features[tap.name]
-            if f.shape[0] * f.shape[2] * f.shape[3] < coords.shape[0]:
+            if f.shape[1] > wt.shape[0] and f.shape[0] * f.shape[2] * f.shape[3] < coords.shape[0]:
                 z = z + sample_tap(F.conv2d(f, wt[:, :, None, None].to(f.dtype)), coords, tap)
             else:
                 z = z + sample_tap(f, coords, tap) @ wt.t().to(f.dtype)

@@ -55,3 +55,8 @@ def test_the_real_object_seg_model_is_offered_beside_the_default():
     objects = bank.get("seg", "assets/models/seg_objects")
     assert objects.config.class_names[0] == "background" and "animal" in objects.config.class_names
     assert objects.backbone is bank.get("seg").backbone
+    # trained on stratified pixels, then corrected for that prior (train/prior_correct.py)
+    record = objects.config.provenance["prior_correction"]
+    assert record["sampler"] == objects.config.provenance["args"]["sampler"] == "stratified"
+    shift = record["bias_shift"]
+    assert shift["background"] > 0 and all(v < 0 for k, v in shift.items() if k != "background")

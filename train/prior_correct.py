@@ -83,7 +83,9 @@ def main(args: argparse.Namespace) -> int:
         "sampled_freq": {str(c): round(float(v), 6) for c, v in zip(names, q)},
         "bias_shift": {str(c): round(float(v), 6) for c, v in zip(names, shift)},
     }
-    prov.pop("metrics", None)  # they were measured before the correction
+    before = prov.pop("metrics", None)  # the run's final validation, before the correction
+    if before is not None:
+        prov["prior_correction"]["metrics_before"] = before
     model.config.provenance = prov
     backbone = read_model_meta(args.model).get("backbone_weights", "include")
     save_model(model, out, backbone=backbone)
