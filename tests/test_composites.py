@@ -347,3 +347,20 @@ def test_fetch_copies_the_photos_of_installed_pypi_packages(tmp_path: Path) -> N
     assert "backgrounds/skimage__brick.jpg" in m["sources"]["scikit-image"]["files"]
     assert not any("chelsea" in f or "coffee" in f for s in m["sources"].values() for f in s["files"])
     assert (tmp_path / "backgrounds" / "skimage__brick.jpg").is_file()
+
+
+def test_fetch_copies_the_aloe_geometry_of_opencv_doc_for_evaluation_only(tmp_path: Path) -> None:
+    debs = tmp_path / "debs"
+    debs.mkdir()
+    data = "./usr/share/doc/opencv-doc/examples/data/"
+    gt = io.BytesIO()
+    Image.fromarray(np.full((48, 64), 30, np.uint8)).save(gt, format="PNG")
+    _deb(debs / "opencv-doc_4.6.0_all.deb", {data + "home.jpg": _jpeg(64, 48), data + "aloeL.jpg": _jpeg(64, 48),
+                                             data + "aloeGT.png": gt.getvalue(), data + "aloeR.jpg": _jpeg(64, 48)})
+    m = fr.fetch_real(tmp_path, packages=("opencv-doc",), pypi=False, download=False, log=lambda s: None)
+    entry = m["sources"]["opencv-doc"]
+    assert entry["geometry"] == ["geometry/aloe/aloeL.jpg", "geometry/aloe/aloeGT.png"]
+    assert sorted(p.name for p in (tmp_path / "geometry" / "aloe").iterdir()) == ["aloeGT.png", "aloeL.jpg"]
+    assert entry["backgrounds"] == 1 and not any("aloe" in p.name for p in (tmp_path / "backgrounds").iterdir())
+    with Image.open(tmp_path / "geometry" / "aloe" / "aloeGT.png") as im:
+        assert np.asarray(im).max() == 30  # copied unchanged: the values are disparities

@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
+from test_eval import tiny_model
 from test_train import load_script
 
 from pixelnet.data import build_dataset
@@ -186,3 +188,62 @@ def test_eval_cli_reports_baselines(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     metrics = json.loads(out.read_text())
     assert metrics["baselines"]["facing_camera"]["median"] == pytest.approx(0.0, abs=0.01)
     assert metrics["baselines"]["mean_normal"]["z"] == pytest.approx(1.0)
+
+
+# ---- the Middlebury 2006 Aloe of opencv-doc (middlebury-aloe) ------------------------------------
+
+
+def _aloe_cache(root: Path, step_x: int = 20) -> Path:
+    """A tiny Aloe in the cache layout: a photo and a uint8 disparity with a near square (d = 40)
+    on a far background (d = 10), unknown (0) in a strip left of the square (the occluded band)."""
+    folder = root / "geometry" / "aloe"
+    folder.mkdir(parents=True)
+    gt = np.full((40, 60), 10, np.uint8)
+    gt[10:30, step_x:step_x + 20] = 40
+    gt[10:30, step_x - 4:step_x] = 0
+    Image.fromarray(gt).save(folder / "aloeGT.png")
+    Image.fromarray(np.full((40, 60, 3), 128, np.uint8)).save(folder / "aloeL.jpg")
+    return root
+
+
+def test_aloe_is_halved_and_its_boundaries_are_the_near_side_of_the_jumps(tmp_path: Path) -> None:
+    from pixelnet.data import build_dataset
+    from pixelnet.data.middlebury_aloe import MiddleburyAloe
+
+    ds = build_dataset("middlebury-aloe", root=str(_aloe_cache(tmp_path)), split="test")
+    assert isinstance(ds, MiddleburyAloe) and len(ds) == 1
+    s = ds[0]
+    assert s["image"].shape == (20, 30, 3) and s["edges_gt"].shape == (1, 20, 30) and s["name"] == "aloe"
+    d = s["disparity"]
+    assert np.nanmax(d) == 20 and np.nanmin(d) == 5 and np.isnan(d[5:15, 8:10]).all()  # halved, unknown kept
+    ring = np.zeros((20, 30), bool)
+    ring[5:15, 10:20] = True
+    ring[6:14, 11:19] = False
+    # the square's outer ring, on the square (the near side), its left side across the unknown band too
+    np.testing.assert_array_equal(s["edges_gt"][0], ring)
+
+
+def test_aloe_without_its_files_says_how_to_get_them(tmp_path: Path) -> None:
+    from pixelnet.data import DatasetError
+    from pixelnet.data.middlebury_aloe import MiddleburyAloe
+
+    with pytest.raises(DatasetError, match="fetch_data.py"):
+        MiddleburyAloe(tmp_path)
+    with pytest.raises(ValueError, match="'test'"):
+        MiddleburyAloe(_aloe_cache(tmp_path), split="train")
+
+
+def test_eval_reports_boundary_recall_on_the_aloe(tmp_path: Path, load_script) -> None:
+    from pixelnet.engine.cli import run_cli
+    from pixelnet.engine.config import parse_args
+    from pixelnet.io import save_model
+
+    root = _aloe_cache(tmp_path / "cache")
+    save_model(tiny_model("edges"), tmp_path / "m")
+    ev = load_script("eval")
+    out = tmp_path / "aloe.json"
+    argv = ["--model", str(tmp_path / "m"), "--data", "middlebury-aloe", "--data-root", str(root), "--quiet",
+            "--device", "cpu", "--json", str(out)]
+    assert run_cli(ev.main, parse_args(ev.get_args_parser(), argv), prog="eval.py") == 0
+    b = json.loads(out.read_text())["boundary"]
+    assert 0 <= b["boundary_recall"] <= 1 and b["tolerance"] == 2

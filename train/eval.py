@@ -46,7 +46,7 @@ from pixelnet.metrics import SegMeter
 from pixelnet.reference import REFERENCE_MODELS, load_model_or_reference
 
 DATASETS = ("synth", "synth-real", "bsds500", "hed-bsds", "nyuv2", "pascal-context", "voc2012", "sbd", "voc-aug",
-            "middlebury-motorcycle", "composites", "composites-close", "hed-distill",
+            "middlebury-motorcycle", "middlebury-aloe", "composites", "composites-close", "hed-distill",
             "synth-real+hed-distill")
 
 

@@ -8,6 +8,7 @@ from pixelnet.data.bsds import BSDS500, HEDBSDS
 from pixelnet.data.common import IGNORE_INDEX, DatasetError
 from pixelnet.data.composites import CLOSE_UP_SCALE, COMPOSITE_SPLITS, Composites, composite_classes, split_by_source
 from pixelnet.data.middlebury import MOTORCYCLE_CALIBRATION, MiddleburyMotorcycle, disparity_to_normals
+from pixelnet.data.middlebury_aloe import MiddleburyAloe
 from pixelnet.data.nyuv2 import NYU13_CLASSES, NYUv2Normals
 from pixelnet.data.pascal import PASCAL_CONTEXT_CLASSES, VOC2012, VOC_CLASSES, PascalContext
 from pixelnet.data.registry import DATASET_TASKS, DATASETS, ROOTLESS_DATASETS, build_dataset, dataset_classes
@@ -34,6 +35,7 @@ __all__ = [
     "VOCAug",
     "Composites",
     "DatasetError",
+    "MiddleburyAloe",
     "MiddleburyMotorcycle",
     "NYUv2Normals",
     "PascalContext",

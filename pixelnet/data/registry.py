@@ -18,6 +18,7 @@ from pixelnet.data.bsds import BSDS500, HEDBSDS
 from pixelnet.data.composites import CLOSE_UP_SCALE, Composites, composite_classes
 from pixelnet.data.hed_distill import HEDDistilled, MixedEdges
 from pixelnet.data.middlebury import MiddleburyMotorcycle
+from pixelnet.data.middlebury_aloe import MiddleburyAloe
 from pixelnet.data.nyuv2 import NYU13_CLASSES, NYUv2Normals
 from pixelnet.data.pascal import PASCAL_CONTEXT_CLASSES, VOC2012, VOC_CLASSES, PascalContext
 from pixelnet.data.sbd import SBD, VOCAug
@@ -37,6 +38,7 @@ DATASET_TASKS: dict[str, tuple[str, ...]] = {
     "sbd": ("seg",),
     "voc-aug": ("seg",),
     "middlebury-motorcycle": ("normals", "edges"),
+    "middlebury-aloe": ("edges",),
     "composites": ("seg",),
     "composites-close": ("seg",),
     "hed-distill": ("edges",),
@@ -61,6 +63,7 @@ _CLASSES: dict[str, tuple[str, ...] | None] = {
     "sbd": VOC_CLASSES,
     "voc-aug": VOC_CLASSES,
     "middlebury-motorcycle": None,
+    "middlebury-aloe": None,
     "composites": None,  # read from the root: background + the cut-out folders
     "composites-close": None,
     "hed-distill": None,
@@ -125,6 +128,7 @@ _BUILDERS: dict[str, Callable[..., Dataset]] = {
     "sbd": SBD,
     "voc-aug": VOCAug,
     "middlebury-motorcycle": _rootless(MiddleburyMotorcycle, "middlebury-motorcycle"),
+    "middlebury-aloe": MiddleburyAloe,
     "composites": Composites,
     "composites-close": _composites_close,
     "hed-distill": HEDDistilled,

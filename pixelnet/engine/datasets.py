@@ -20,8 +20,8 @@ __all__ = ["EVAL_SPLITS", "REQUIRED_KEYS", "VAL_SPLITS", "dataset_class_names", 
 EVAL_SPLITS: dict[str, str] = {
     "synth": "test", "synth-real": "test", "bsds500": "test", "hed-bsds": "test", "nyuv2": "val",
     "pascal-context": "val",
-    "voc2012": "val", "sbd": "val", "voc-aug": "val", "middlebury-motorcycle": "test", "composites": "test",
-    "composites-close": "test",
+    "voc2012": "val", "sbd": "val", "voc-aug": "val", "middlebury-motorcycle": "test", "middlebury-aloe": "test",
+    "composites": "test", "composites-close": "test",
     "hed-distill": "test", "synth-real+hed-distill": "test",
 }
 """The split each dataset's benchmark numbers are reported on (NYUv2's ``val`` is its 654-image
@@ -30,8 +30,8 @@ test set; PASCAL's test labels are not public)."""
 VAL_SPLITS: dict[str, str] = {
     "synth": "val", "synth-real": "val", "bsds500": "val", "hed-bsds": "test", "nyuv2": "val",
     "pascal-context": "val",
-    "voc2012": "val", "sbd": "val", "voc-aug": "val", "middlebury-motorcycle": "test", "composites": "val",
-    "composites-close": "val",
+    "voc2012": "val", "sbd": "val", "voc-aug": "val", "middlebury-motorcycle": "test", "middlebury-aloe": "test",
+    "composites": "val", "composites-close": "val",
     "hed-distill": "val", "synth-real+hed-distill": "val",
 }
 """The split watched during training (the benchmark split where there is no separate one)."""

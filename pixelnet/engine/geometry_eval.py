@@ -21,7 +21,7 @@ from ..metrics import NormalsMeter, boundary_recall, mean_normal
 
 __all__ = ["GEOMETRY_DATASETS", "BoundaryRecallMeter", "normals_baselines"]
 
-GEOMETRY_DATASETS: frozenset[str] = frozenset({"middlebury-motorcycle"})
+GEOMETRY_DATASETS: frozenset[str] = frozenset({"middlebury-motorcycle", "middlebury-aloe"})
 """Datasets on which ``train/eval.py`` adds these baselines and boundary recall."""
 
 
