@@ -140,3 +140,20 @@ def test_checker_catches_argparse_defaults_formatter() -> None:
     acts = {max(a.option_strings, key=len): a for a in options(p)}
     assert "(default: True)" in entry_of(entries, acts["--scratch"]) and is_off_flag(acts["--scratch"])
     assert entry_of(entries, acts["--taps"]).lower().count("default") == 2
+
+
+def test_a_closed_output_pipe_ends_the_command_quietly(monkeypatch: pytest.MonkeyPatch,
+                                                       capsys: pytest.CaptureFixture) -> None:
+    """``train/eval.py ... | head``: the reader goes away; the command exits 141 without a traceback."""
+    from pixelnet.engine import cli
+
+    redirected = []
+    monkeypatch.setattr(cli.os, "dup2", lambda fd, fd2: redirected.append(fd2))
+    monkeypatch.setattr(cli.sys.stdout, "fileno", lambda: 1, raising=False)
+
+    def main(args: argparse.Namespace) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+    assert cli.run_cli(main, argparse.Namespace(), prog="x.py") == 141
+    assert redirected == [1]
+    assert "Traceback" not in capsys.readouterr().err

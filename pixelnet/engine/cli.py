@@ -10,6 +10,7 @@ is a bug and keeps its traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -42,7 +43,8 @@ def run_cli(main: Callable[[argparse.Namespace], int | None], args: argparse.Nam
 
     Returns:
         The exit status: ``main``'s return value (0 if None), 1 for an expected error, 130 on
-        an unhandled Ctrl-C.
+        an unhandled Ctrl-C, 141 (128 + SIGPIPE, as a shell reports it) when the reader of the
+        output went away (``... | head``), without a traceback.
     """
     try:
         return int(main(args) or 0)
@@ -56,6 +58,10 @@ def run_cli(main: Callable[[argparse.Namespace], int | None], args: argparse.Nam
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr, flush=True)
         return 130
+    except BrokenPipeError:
+        # stdout's reader is gone: point stdout at devnull so the exit flush does not fail again
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 def default_text(action: argparse.Action) -> str | None:
