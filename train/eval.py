@@ -33,9 +33,6 @@ import math
 import sys
 from pathlib import Path
 
-import numpy as np
-import torch
-
 from pixelnet.engine.cli import HelpFormatter, UsageError, run_cli
 from pixelnet.engine.config import parse_args
 from pixelnet.engine.datasets import EVAL_SPLITS, dataset_class_names, open_dataset
@@ -58,13 +55,6 @@ def floats(text: str) -> list[float]:
 def ints(text: str) -> list[int]:
     """``"256,320"`` -> ``[256, 320]``."""
     return [int(t) for t in str(text).split(",") if t.strip()]
-
-
-def _seg_update(meter: SegMeter):
-    """An ``on_prediction`` callback adding a seg prediction ``(K, H, W)`` to ``meter``."""
-    def update(sample: dict, pred: np.ndarray) -> None:
-        meter.update(torch.from_numpy(pred.argmax(0)), torch.from_numpy(np.asarray(sample["seg"], np.int64)))
-    return update
 
 
 def _per_class(meter: SegMeter, names: list[str]) -> dict[str, dict[str, float | None]]:
@@ -145,8 +135,7 @@ def main(args: argparse.Namespace) -> int:
         per_class = SegMeter(model.config.num_outputs) if task == "seg" else None
         metrics: dict = evaluate(model, dataset, scales=args.scales, limit=total, device=args.device,
                                  max_side=args.max_side, progress=bar,
-                                 on_prediction=(boundary.update if boundary is not None
-                                                else _seg_update(per_class) if per_class is not None else None))
+                                 on_prediction=None if boundary is None else boundary.update, meter=per_class)
     print(format_metrics(task, metrics, title=f"{task} model {args.model} on {where}: {total} images, "
                                               f"scales {','.join(f'{s:g}' for s in args.scales)}"))
     if per_class is not None:

@@ -57,7 +57,8 @@ def evaluate(model: PixelNet | HED, dataset: Any, *, scales: Sequence[float] = (
              device: str | torch.device = "auto", max_side: int = 1024,
              progress: Progress | Callable[[int, int], None] | None = None,
              meter_kwargs: dict[str, Any] | None = None, budget_s: float | None = None,
-             on_prediction: Callable[[dict[str, Any], np.ndarray], None] | None = None) -> dict[str, float]:
+             on_prediction: Callable[[dict[str, Any], np.ndarray], None] | None = None,
+             meter: Any | None = None) -> dict[str, float]:
     """Run ``model`` over the first ``limit`` samples of ``dataset`` and compute its metrics.
 
     Args:
@@ -79,6 +80,8 @@ def evaluate(model: PixelNet | HED, dataset: Any, *, scales: Sequence[float] = (
             the final ``total`` reported to ``progress``.
         on_prediction: called with ``(sample, prediction)`` for every image (the prediction at
             the image's size, in :func:`predict_full_size`'s layout), e.g. for extra metrics.
+        meter: the task's meter to accumulate into (default: a new one from ``meter_kwargs``);
+            pass one to read more than the returned keys afterwards, e.g. per-class IoU.
 
     Returns:
         The metrics of :data:`METRIC_KEYS` for the task, as floats.
@@ -87,7 +90,8 @@ def evaluate(model: PixelNet | HED, dataset: Any, *, scales: Sequence[float] = (
     kwargs = dict(meter_kwargs or {})
     if task == "seg":
         kwargs.setdefault("num_classes", model.config.num_outputs)
-    meter = build_meter(task, **kwargs)
+    if meter is None:
+        meter = build_meter(task, **kwargs)
     if isinstance(model, PixelNet):
         predictor = Predictor(model, device=device, max_side=max_side)
     else:  # a reference model brings its own predictor, with the same predict()
