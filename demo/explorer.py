@@ -24,7 +24,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -33,6 +33,7 @@ import torch
 
 from pixelnet.attribution import BASELINE, tap_baselines, tap_contribution_maps, tap_shapley
 from pixelnet.image import ImageError, load_image, to_rgb_array
+from pixelnet.imagenet import ImageNetClassifier
 from pixelnet.model import PixelNet
 from pixelnet.predictor import Predictor
 from pixelnet.visualize import normal_angles
@@ -110,11 +111,14 @@ class Session:
         original_size: ``(H, W)`` of the image before resizing.
         reference_edges: HED on the same image when it is the edges choice (then the predictor has
             no edges model), else None.
+        imagenet: the ImageNet classifier of the models' shared pretrained ``efficientnet_lite0``
+            (for the classes the backbone sees at a pixel), or None.
     """
 
     predictor: Predictor
     original_size: tuple[int, int]
     reference_edges: HEDEdges | None = None
+    imagenet: ImageNetClassifier | None = None
     _outputs: dict[tuple[Any, ...], dict[str, np.ndarray]] = field(default_factory=dict)
     _maps: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
     _baselines: dict[str, dict[str, torch.Tensor]] = field(default_factory=dict)
@@ -218,9 +222,25 @@ class Session:
         with single_thread():
             for task, model in self.models.items():
                 out["tasks"][task] = self._inspect_task(task, model, xw, yw, taps_on)
+            imagenet = self.imagenet_top(xw, yw)
+        if imagenet is not None:
+            out["imagenet"] = imagenet
         if self.reference_edges is not None:
             out["tasks"]["edges"] = self.reference_edges.inspect(xw, yw)
         return out
+
+    def imagenet_top(self, xw: int, yw: int, k: int = 5) -> list[dict[str, Any]] | None:
+        """The ``k`` most probable ImageNet classes at working pixel ``(xw, yw)``: the backbone's own
+        classifier on its ``head`` tap interpolated there (``index``, ``wnid``, ``name``,
+        ``category``, ``prob``); None when no model runs on the pretrained ``efficientnet_lite0``."""
+        if self.imagenet is None:
+            return None
+        task = next((t for t, m in self.models.items() if getattr(m, "backbone_weights", "") == "pretrained"
+                     and m.config.backbone == "efficientnet_lite0"), None)
+        if task is None:
+            return None
+        head = self.predictor.features(task, taps=[self.imagenet.tap.name])[self.imagenet.tap.name]
+        return [asdict(c) for c in self.imagenet.topk(self.imagenet.logits_at(head, yw, xw), k)]
 
     def _inspect_task(
         self, task: str, model: PixelNet, xw: int, yw: int, taps_on: Sequence[str] | None
@@ -304,7 +324,9 @@ class Explorer:
         Call with :attr:`lock` held when using the result from several threads.
         """
         models = dict(models or {})
-        labels = tuple((choice or {}).get(t) or self.bank.default(t) for t in self.bank.choices)
+        has_gt = image_digest(image) in self.ground_truth
+        labels = tuple(self.bank.resolve(t, (choice or {}).get(t) or None, has_ground_truth=has_gt)
+                       for t in self.bank.choices)
         key = (image_digest(image), labels + tuple(f"{t}={id(m)}" for t, m in sorted(models.items())))
         with self.lock:
             s = self._sessions.get(key)
@@ -320,7 +342,7 @@ class Explorer:
             pred.set_image(image)
             edges = self._reference_edges(pred.image, reference["edges"]) if reference else None
             s = Session(predictor=pred, original_size=(int(image.shape[0]), int(image.shape[1])),
-                        reference_edges=edges)
+                        reference_edges=edges, imagenet=self.bank.imagenet())
             self._sessions[key] = s
             while len(self._sessions) > self.cache_size:
                 self._sessions.popitem(last=False)

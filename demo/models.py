@@ -29,11 +29,13 @@ import torch
 from pixelnet import ModelConfig, PixelNet, build_model
 from pixelnet.backbones import Backbone, build_backbone
 from pixelnet.backbones.vgg import hed_bsds_weights_path
+from pixelnet.imagenet import ImageNetClassifier, load_imagenet_classifier
 from pixelnet.io import ModelFileError, load_model, read_model_meta
 from pixelnet.reference import HED, REFERENCE_MODELS, load_reference
 from pixelnet.tasks import TASKS
 
-__all__ = ["EXPLORER_REFERENCES", "FALLBACK_BACKBONE", "FALLBACK_LABEL", "ModelBank", "ReferenceChoice",
+__all__ = ["AUTO_SEG_LABEL", "AutoChoice", "EXPLORER_REFERENCES",
+           "FALLBACK_BACKBONE", "FALLBACK_LABEL", "ModelBank", "ReferenceChoice",
            "ReferenceUnavailable", "discover_models", "fallback_class_names", "reference_unavailable",
            "with_references"]
 
@@ -58,8 +60,27 @@ class ReferenceChoice:
     name: str
 
 
-Choice = Path | None | ReferenceChoice
-"""What a menu label names: a model directory, None (the untrained fallback) or a reference model."""
+@dataclass(frozen=True)
+class AutoChoice:
+    """A choice that picks a model per image: the real-photo model for uploads, and the SynthScenes
+    model for the SynthScenes examples, whose ground truth is in its classes.
+
+    Attributes:
+        photo: label of the model used for uploaded photos.
+        examples: label of the model used for images with SynthScenes ground truth.
+    """
+
+    photo: str
+    examples: str
+
+
+Choice = Path | None | ReferenceChoice | AutoChoice
+"""What a menu label names: a model directory, None (the untrained fallback), a reference model, or
+a per-image pick between two of them."""
+
+PHOTO_SEG = "assets/models/seg_categories"
+SYNTH_SEG = "assets/models/seg"
+AUTO_SEG_LABEL = "auto: ImageNet categories on photos, SynthScenes classes on its examples"
 
 
 class ReferenceUnavailable(ModelFileError):
@@ -162,7 +183,7 @@ def _label(path: Path, root: Path) -> str:
         return str(path)
 
 
-def discover_models(root: Path = REPO, extra: Iterable[str | Path] = ()) -> dict[str, dict[str, Path | None]]:
+def discover_models(root: Path = REPO, extra: Iterable[str | Path] = ()) -> dict[str, dict[str, Choice]]:
     """Find the model choices of every task.
 
     Args:
@@ -171,12 +192,15 @@ def discover_models(root: Path = REPO, extra: Iterable[str | Path] = ()) -> dict
 
     Returns:
         task -> {label: model directory, or None for the untrained fallback}; the first
-        entry is the default choice.
+        entry is the default choice. When the shipped real-photo segmentation
+        (:data:`PHOTO_SEG`) and SynthScenes one (:data:`SYNTH_SEG`) are both there and no
+        ``--model`` comes first, the default seg choice is :data:`AUTO_SEG_LABEL`, an
+        :class:`AutoChoice` between them.
 
     Raises:
         ModelFileError: if an ``extra`` directory holds no readable model.
     """
-    found: dict[str, dict[str, Path | None]] = {t: {} for t in TASKS}
+    found: dict[str, dict[str, Choice]] = {t: {} for t in TASKS}
 
     def add(src: Path, required: bool) -> None:
         n = 0
@@ -194,6 +218,9 @@ def discover_models(root: Path = REPO, extra: Iterable[str | Path] = ()) -> dict
     for task in TASKS:
         found[task][FALLBACK_LABEL] = None  # default only where nothing above exists
     add(root / "runs", False)
+    seg = found["seg"]
+    if PHOTO_SEG in seg and SYNTH_SEG in seg and next(iter(seg)) in (PHOTO_SEG, SYNTH_SEG):
+        found["seg"] = {AUTO_SEG_LABEL: AutoChoice(photo=PHOTO_SEG, examples=SYNTH_SEG), **seg}
     return found
 
 
@@ -213,6 +240,19 @@ class ModelBank:
     _references: dict[str, HED] = field(default_factory=dict, init=False)
     _backbones: dict[str, Backbone] = field(default_factory=dict, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
+    _imagenet: ImageNetClassifier | None = field(default=None, init=False)
+
+    def imagenet(self) -> ImageNetClassifier | None:
+        """The ImageNet classifier of the shared ``efficientnet_lite0`` (loaded on first use), or
+        None where its weights package cannot be read."""
+        with self._lock:
+            if self._imagenet is None:
+                try:
+                    self._imagenet = load_imagenet_classifier(FALLBACK_BACKBONE).to(self.device)
+                except (FileNotFoundError, KeyError, OSError) as e:
+                    log.info("no ImageNet classifier: %s", e)
+                    return None
+            return self._imagenet
 
     def default(self, task: str) -> str:
         """Label of the default choice of ``task``."""
@@ -254,8 +294,19 @@ class ModelBank:
             self._backbones[key] = build_backbone(name, pretrained=True, **kwargs).to(self.device).eval()
         return self._backbones[key]
 
+    def resolve(self, task: str, label: str | None = None, *, has_ground_truth: bool = False) -> str:
+        """The label of the model that choice ``label`` uses for an image: an :class:`AutoChoice`
+        names its ``examples`` model for images with SynthScenes ground truth, else its ``photo``
+        model; any other label is itself."""
+        label = label or self.default(task)
+        choice = self.choices.get(task, {}).get(label)
+        if isinstance(choice, AutoChoice):
+            return choice.examples if has_ground_truth else choice.photo
+        return label
+
     def get(self, task: str, label: str | None = None) -> PixelNet:
-        """The model of ``task`` for choice ``label`` (default: the first choice).
+        """The model of ``task`` for choice ``label`` (default: the first choice; an
+        :class:`AutoChoice` gives its real-photo model, see :meth:`resolve`).
 
         Raises:
             ValueError: unknown task or label.
@@ -268,6 +319,7 @@ class ModelBank:
             raise ValueError(f"unknown model {label!r} for {task}; choose from {list(self.choices[task])}")
         if self.is_reference(task, label):
             raise ValueError(f"{label!r} is a reference model, not a PixelNet (see ModelBank.reference)")
+        label = self.resolve(task, label)
         with self._lock:
             key = (task, label)
             if key not in self._models:
@@ -275,7 +327,7 @@ class ModelBank:
             return self._models[key]
 
     def _load(self, task: str, path: Choice) -> PixelNet:
-        assert not isinstance(path, ReferenceChoice)
+        assert not isinstance(path, (ReferenceChoice, AutoChoice))
         if path is None:
             cfg = ModelConfig(
                 task=task,

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-__all__ = ["ImageError", "load_image", "to_rgb_array", "MAX_PIXELS"]
+__all__ = ["ImageError", "fit_max_side", "load_image", "to_rgb_array", "MAX_PIXELS"]
 
 MAX_PIXELS = 64_000_000  # ~8000 x 8000; larger headers are refused before decoding
 
@@ -95,3 +95,22 @@ def to_rgb_array(image: np.ndarray | Image.Image) -> np.ndarray:
     if arr.shape[2] == 1:
         arr = np.repeat(arr, 3, axis=2)
     return np.ascontiguousarray(arr)
+
+
+def fit_max_side(image: np.ndarray | Image.Image, max_side: int) -> tuple[np.ndarray, float]:
+    """An image as RGB, its longer side resized down to ``max_side`` (never up).
+
+    Args:
+        image: anything :func:`to_rgb_array` takes.
+        max_side: the longest side kept.
+
+    Returns:
+        ``(rgb, scale)``: ``(H', W', 3)`` uint8 and the factor applied (1.0 when not resized).
+    """
+    rgb = to_rgb_array(image)
+    h, w = rgb.shape[:2]
+    scale = min(1.0, max_side / max(h, w))
+    if scale < 1.0:
+        size = (max(1, round(w * scale)), max(1, round(h * scale)))
+        rgb = np.asarray(Image.fromarray(rgb).resize(size, Image.BILINEAR))
+    return rgb, scale

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from .device import pick_device
-from .image import to_rgb_array
+from .image import fit_max_side
 from .model import PixelNet
 from .tasks import activate
 
@@ -64,12 +64,7 @@ class Predictor:
         Returns:
             The (possibly downsized) ``(H', W', 3)`` uint8 image that predictions refer to.
         """
-        rgb = to_rgb_array(image)
-        h, w = rgb.shape[:2]
-        scale = min(1.0, self.max_side / max(h, w))
-        if scale < 1.0:
-            size = (max(1, round(w * scale)), max(1, round(h * scale)))
-            rgb = np.asarray(Image.fromarray(rgb).resize(size, Image.BILINEAR))
+        rgb, scale = fit_max_side(image, self.max_side)
         self.image, self.image_scale = rgb, scale
         self._cache.clear()
         return rgb

@@ -33,8 +33,11 @@ __all__ = [
     "normals_to_rgb",
     "overlay",
     "receptive_field_sizes",
+    "seg_labels",
     "seg_to_rgb",
     "tap_regions",
+    "UNKNOWN_BELOW",
+    "UNKNOWN_CLASS",
 ]
 
 # one distinct colour per tap, finest to coarsest (colour-blind-friendly "bright" scheme)
@@ -74,12 +77,46 @@ def seg_to_rgb(probs: np.ndarray, palette: np.ndarray | None = None) -> np.ndarr
     return colorize_labels(probs.argmax(0), pal)
 
 
+UNKNOWN_CLASS = "other"
+UNKNOWN_BELOW = 0.4
+"""A model with an ``other`` class (the ImageNet categories) shows pixels whose top probability is
+below this as ``other``: the model does not know what is there."""
+
+
+def seg_labels(probs: np.ndarray, class_names: Sequence[str], *, below: float = UNKNOWN_BELOW) -> np.ndarray:
+    """The label map shown for class probabilities: the most likely class, except that where the
+    model has an ``other`` class, pixels whose top probability is below ``below`` read ``other``.
+
+    Args:
+        probs: ``(K, H, W)`` class probabilities.
+        class_names: the K names.
+        below: the least top probability of a named class.
+
+    Returns:
+        int64 ``(H, W)`` class indices.
+    """
+    probs = np.asarray(probs)
+    labels = probs.argmax(0)
+    if UNKNOWN_CLASS in class_names:
+        labels = np.where(probs.max(0) < below, list(class_names).index(UNKNOWN_CLASS), labels)
+    return labels.astype(np.int64)
+
+
 def legend_html(class_names: Sequence[str], palette: np.ndarray | None = None,
-                fractions: Sequence[float] | None = None) -> str:
-    """An HTML legend: a colour swatch and name per class (with its image fraction if given)."""
+                fractions: Sequence[float] | None = None, *, min_fraction: float = 0.0) -> str:
+    """An HTML legend: a colour swatch and name per class (with its image fraction if given).
+
+    Args:
+        min_fraction: with ``fractions``, list only the classes covering at least this much of the
+            image, largest first (for models with many classes).
+    """
     pal = class_palette(len(class_names)) if palette is None else palette
+    order = list(range(len(class_names)))
+    if fractions is not None and min_fraction > 0:
+        order = sorted((i for i in order if fractions[i] >= min_fraction), key=lambda i: -fractions[i])
     items = []
-    for i, name in enumerate(class_names):
+    for i in order:
+        name = class_names[i]
         r, g, b = (int(v) for v in pal[i])
         frac = "" if fractions is None else f" <small>{100 * fractions[i]:.0f}%</small>"
         items.append(

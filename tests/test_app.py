@@ -142,8 +142,9 @@ def test_on_select_with_synthetic_select_data(env) -> None:
     app, p = env
     evt = gr.SelectData(None, {"index": [10, 20], "value": None})
     out = app.on_select(_payload(p["good.png"]), None, None, None, None, evt)
-    x, y, zoom, thumbs, seg_label, normal_html, edge_md, seg_bar, normals_bar, edges_bar, summary, d = out
+    x, y, zoom, thumbs, seg_label, normal_html, edge_md, seg_bar, normals_bar, edges_bar, summary, imagenet, d = out
     assert (x, y) == (10, 20) == (d["x"], d["y"])
+    assert imagenet == "" and "imagenet" not in d  # tiny VGG models: no ImageNet classifier of theirs
     assert zoom.shape[2] == 3 and len(thumbs) == 6
     assert (
         abs(sum(seg_label.values()) - 1) < 1e-5 and "slant" in normal_html and "Edge probability" in edge_md
@@ -156,7 +157,7 @@ def test_on_select_with_synthetic_select_data(env) -> None:
     )
     assert "(10, 20)" in summary
     view = app.inspect_view(_payload(p["good.png"]), 10, 20, None, None, None, None)
-    assert len(view) == 9 and "(10, 20)" in view[-1]
+    assert len(view) == 10 and "(10, 20)" in view[-2]
 
 
 def test_exif_rotated_clicks_refer_to_displayed_orientation(env) -> None:

@@ -49,6 +49,7 @@ def test_json_has_exactly_the_task_keys(task: str, tmp_path: Path, capsys: pytes
                          "--json", str(out)]) == 0
     metrics = json.loads(out.read_text())
     per_class = metrics.pop("per_class", None)
+    boundary = metrics.pop("boundary", None)
     assert set(metrics) == KEYS[task] == set(METRIC_KEYS[task])
     assert all(isinstance(v, float) and np.isfinite(v) for v in metrics.values())
     if task == "seg":  # and the IoU and recall of every class, printed too
@@ -56,8 +57,10 @@ def test_json_has_exactly_the_task_keys(task: str, tmp_path: Path, capsys: pytes
         assert list(per_class) == list(names) and all(set(v) == {"iou", "acc"} for v in per_class.values())
         found = [v["iou"] for v in per_class.values() if v["iou"] is not None]
         assert found and metrics["miou"] == pytest.approx(sum(found) / len(found))
+        assert set(boundary) == {"boundary_precision", "boundary_recall", "boundary_f"}  # region boundaries
+        assert all(0 <= v <= 1 for v in boundary.values())
     else:
-        assert per_class is None
+        assert per_class is None and boundary is None
     table = capsys.readouterr().out
     assert "2 images" in table and all(k in table for k in KEYS[task])
 

@@ -4,15 +4,18 @@
         --out docs/edges_vgg_hed.jpg
     python train/compare_figure.py --model assets/models/seg --model assets/models/seg_objects --out docs/seg.jpg
 
-Rows are the photos (``--examples``, every ``*.jpg``); the first column is the photo, then each
-``--model`` (a model folder of any task, or ``hed``) drawn as the explorer draws it: segmentation
-as class colours, normals as RGB, edges dark on white. ``--title`` names the columns (default:
-the folder names).
+Rows are the photos (``--examples``, every ``*.jpg``; ``--images`` adds files or glob patterns,
+``--composites N --data-root CACHE`` the first N composites of the test split); the first column
+is the photo, then each ``--model`` (a model folder of any task, ``hed``, or ``imagenet-dense``)
+drawn as the explorer draws it: segmentation as class colours (a category model's unsure pixels
+as ``other``) with the names of its three largest classes written on them, normals as RGB, edges
+dark on white. ``--title`` names the columns (default: the folder names).
 """
 
 from __future__ import annotations
 
 import argparse
+import glob
 from pathlib import Path
 
 import numpy as np
@@ -24,9 +27,9 @@ from pixelnet.image import load_image
 from pixelnet.model import PixelNet
 from pixelnet.predictor import Predictor
 from pixelnet.reference import load_model_or_reference
-from pixelnet.visualize import edges_to_rgb, normals_to_rgb, seg_to_rgb
+from pixelnet.visualize import class_palette, colorize_labels, edges_to_rgb, normals_to_rgb, seg_labels
 
-DRAW = {"seg": seg_to_rgb, "normals": normals_to_rgb, "edges": edges_to_rgb}
+DRAW = {"normals": normals_to_rgb, "edges": edges_to_rgb}
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -34,6 +37,10 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", action="append", required=True, help="model folder or 'hed' (repeatable)")
     p.add_argument("--title", action="append", default=None, help="column title per --model (repeatable)")
     p.add_argument("--examples", default="assets/examples", help="folder of example photos (*.jpg)")
+    p.add_argument("--images", action="append", default=[], help="more photos: a file or a glob (repeatable)")
+    p.add_argument("--composites", type=int, default=0, metavar="N",
+                   help="add the first N composites of the test split (needs --data-root)")
+    p.add_argument("--data-root", help="the train/fetch_data.py cache, for --composites")
     p.add_argument("--max-side", type=int, default=320, help="longer side the photos are predicted at")
     p.add_argument("--height", type=int, default=150, help="tile height in the figure (px)")
     p.add_argument("--out", required=True, help="output JPEG")
@@ -48,29 +55,62 @@ def _predictor(spec: str, max_side: int):
     return model.task, model.predictor(device="cpu", max_side=max_side)
 
 
+def _class_names(pred: object) -> list[str]:
+    """Class names of a predictor's seg model (a PixelNet's config, or a reference model's)."""
+    model = getattr(pred, "models", {}).get("seg") or getattr(pred, "model", None)
+    return list(model.config.class_names or [])
+
+
+def _draw_seg(probs: np.ndarray, names: list[str], size: tuple[int, int], top: int = 3) -> np.ndarray:
+    """Class colours of ``(K, H, W)`` probabilities at ``size`` ``(w, h)``, with the names of the
+    ``top`` largest classes written on them."""
+    labels = np.asarray(Image.fromarray(seg_labels(probs, names).astype(np.uint8)).resize(size, Image.NEAREST))
+    img = Image.fromarray(colorize_labels(labels, class_palette(len(names))))
+    draw = ImageDraw.Draw(img)
+    counts = np.bincount(labels.ravel(), minlength=len(names))
+    for k in np.argsort(-counts)[:top]:
+        if counts[k] == 0:
+            break
+        ys, xs = np.nonzero(labels == k)
+        i = len(ys) // 2  # a pixel of the class near its middle row
+        y, x = int(ys[np.argsort(ys)[i]]), int(np.median(xs[ys == ys[np.argsort(ys)[i]]]))
+        draw.text((max(0, x - 12), max(0, y - 5)), names[k], fill="white", stroke_width=2, stroke_fill="black")
+    return np.asarray(img)
+
+
 def main(args: argparse.Namespace) -> None:
     titles = args.title or [Path(m).name for m in args.model]
     if len(titles) != len(args.model):
         raise SystemExit(f"error: {len(titles)} --title for {len(args.model)} --model")
-    photos = sorted(Path(args.examples).glob("*.jpg"))
+    photos: list[tuple[str, np.ndarray]] = [(p.name, load_image(p)) for p in sorted(Path(args.examples).glob("*.jpg"))]
+    for spec in args.images:
+        found = sorted(glob.glob(spec)) or [spec]
+        photos += [(Path(f).name, load_image(f)) for f in found]
+    if args.composites:
+        if not args.data_root:
+            raise SystemExit("error: --composites needs --data-root")
+        from pixelnet.data.composites import Composites
+
+        test = Composites(Path(args.data_root).expanduser(), "test", size=(256, 256))
+        photos += [(f"composite {i}", np.asarray(test[i]["image"])) for i in range(args.composites)]
     if not photos:
-        raise SystemExit(f"error: no *.jpg in {args.examples}")
+        raise SystemExit(f"error: no *.jpg in {args.examples} and no --images")
     predictors = [_predictor(m, args.max_side) for m in args.model]
     rows, first_widths = [], []
     with Progress("figure", total=len(photos), unit="photo") as bar:
-        for photo in photos:
-            rgb = load_image(photo)
+        for name, rgb in photos:
             tiles, img = [], rgb
+            h = args.height
+            w = round(rgb.shape[1] * h / rgb.shape[0])
             for task, pred in predictors:
                 img = pred.set_image(rgb)
-                tiles.append(DRAW[task](pred.predict()[task]))
-            h = args.height
-            w = round(img.shape[1] * h / img.shape[0])
+                out = pred.predict()[task]
+                tiles.append(_draw_seg(out, _class_names(pred), (w, h)) if task == "seg" else DRAW[task](out))
             row = [np.pad(np.asarray(Image.fromarray(t).resize((w, h))), ((0, 0), (0, 3), (0, 0)),
                           constant_values=255) for t in [img, *tiles]]
             first_widths = first_widths or [t.shape[1] for t in row]
             rows.append(np.concatenate(row, 1))
-            bar.update(1, note=photo.name)
+            bar.update(1, note=name)
     width = max(r.shape[1] for r in rows)
     rows = [np.pad(r, ((0, 3), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows]
     head = Image.new("RGB", (width, 16), "white")

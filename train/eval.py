@@ -6,7 +6,12 @@ Prints a table; ``--json FILE`` writes exactly the metric keys of the task:
 
 - seg: ``pixel_acc``, ``mean_acc``, ``miou`` (fractions), and ``per_class`` (class name ->
   ``iou`` and ``acc``, NaN written as null where a class is in neither prediction nor ground
-  truth), also printed as a table;
+  truth), also printed as a table; and ``boundary``: the region-boundary precision, recall and
+  F-score within ``--boundary-tolerance`` pixels (:mod:`pixelnet.metrics.seg_boundaries`). A
+  model of ImageNet categories (``--model imagenet-dense``, the raw dense teacher, or a head
+  trained on ``--data real-categories``) is scored on a composites dataset's classes through
+  :data:`pixelnet.data.pseudo_labels.COMPOSITE_CLASS` (dog, cat, ... -> animal; the rest ->
+  background);
 - normals: ``mean``, ``median``, ``rmse`` (degrees), ``within_11_25``, ``within_22_5``,
   ``within_30`` (percent);
 - edges: ``ods``, ``ois``, ``ap`` (BSDS protocol).
@@ -21,6 +26,7 @@ valid normal), and for edges, under ``boundary``, the occlusion-boundary recall 
 ``--boundary-budget`` x (boundary pixels) thinned edge pixels within ``--boundary-tolerance``
 pixels (:func:`pixelnet.metrics.boundary_recall`).
 
+``--model imagenet-dense --scales 1,1.5`` evaluates the backbone's ImageNet classifier made dense.
 ``--model hed`` evaluates the paper's reference edge detector, HED with its HED-BSDS weights
 (:mod:`pixelnet.reference`), on any dataset with edges, e.g. ``--model hed --data bsds500``.
 """
@@ -32,7 +38,9 @@ import json
 import math
 import sys
 from pathlib import Path
+from typing import Any
 
+from pixelnet.data.pseudo_labels import PSEUDO_CLASSES, category_class_map
 from pixelnet.engine.cli import HelpFormatter, UsageError, run_cli
 from pixelnet.engine.config import parse_args
 from pixelnet.engine.datasets import EVAL_SPLITS, dataset_class_names, open_dataset
@@ -40,11 +48,12 @@ from pixelnet.engine.evaluate import evaluate, format_metrics
 from pixelnet.engine.geometry_eval import GEOMETRY_DATASETS, BoundaryRecallMeter, normals_baselines
 from pixelnet.engine.progress import Progress
 from pixelnet.metrics import SegMeter
+from pixelnet.metrics.seg_boundaries import SegBoundaryMeter
 from pixelnet.reference import REFERENCE_MODELS, load_model_or_reference
 
 DATASETS = ("synth", "synth-real", "bsds500", "hed-bsds", "nyuv2", "pascal-context", "voc2012", "sbd", "voc-aug",
             "middlebury-motorcycle", "middlebury-aloe", "composites", "composites-close", "hed-distill",
-            "synth-real+hed-distill")
+            "synth-real+hed-distill", "real-categories")
 
 
 def floats(text: str) -> list[float]:
@@ -93,7 +102,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
     p.add_argument("--max-side", type=int, default=1024, help="predictor size limit (results at full size)")
     p.add_argument("--boundary-tolerance", type=float, default=2.0,
-                   help="middlebury-motorcycle, edges: occlusion-boundary match distance (px)")
+                   help="match distance (px) of occlusion boundaries (middlebury, edges) and of seg region boundaries")
     p.add_argument("--boundary-budget", type=float, default=2.0,
                    help="middlebury-motorcycle, edges: thinned edge pixels kept per boundary pixel")
     p.add_argument("--json", help="write the metrics to this JSON file")
@@ -114,11 +123,18 @@ def main(args: argparse.Namespace) -> int:
         raise UsageError("--synth-size takes S or H,W")
     model = load_model_or_reference(args.model)
     task = model.task
+    class_map = None
     if task == "seg":
         classes = dataset_class_names(args.data, args.data_root)
-        if list(model.config.class_names or []) != classes:
-            raise UsageError(f"the model's {len(model.config.class_names or [])} classes are not the "
-                             f"{len(classes)} classes of dataset {args.data!r}")
+        model_classes = list(model.config.class_names or [])
+        if model_classes != classes:
+            if not (set(model_classes) <= set(PSEUDO_CLASSES) and "background" in classes):
+                raise UsageError(f"the model's {len(model_classes)} classes are not the "
+                                 f"{len(classes)} classes of dataset {args.data!r}")
+            try:  # categories scored on a composites-like dataset's classes
+                class_map = category_class_map(model_classes, classes)
+            except ValueError as e:
+                raise UsageError(str(e)) from e
     size = (args.synth_size[0], args.synth_size[-1])
     split = args.split or EVAL_SPLITS[args.data]
     synth = args.data in ("synth", "synth-real")
@@ -132,15 +148,29 @@ def main(args: argparse.Namespace) -> int:
                     + (" (edges: the BSDS matching takes seconds per image)" if task == "edges" else ""))
         boundary = (BoundaryRecallMeter(tolerance=args.boundary_tolerance, budget=args.boundary_budget)
                     if task == "edges" and args.data in GEOMETRY_DATASETS else None)
-        per_class = SegMeter(model.config.num_outputs) if task == "seg" else None
+        per_class = SegMeter(len(classes)) if task == "seg" else None
+        seg_boundary = SegBoundaryMeter(tolerance=args.boundary_tolerance) if task == "seg" else None
+
+        def on_prediction(sample: dict, pred: Any) -> None:
+            if boundary is not None:
+                boundary.update(sample, pred)
+            if seg_boundary is not None:
+                label = pred.argmax(0) if class_map is None else class_map[pred.argmax(0)]
+                seg_boundary.update(label, sample["seg"])
+
         metrics: dict = evaluate(model, dataset, scales=args.scales, limit=total, device=args.device,
-                                 max_side=args.max_side, progress=bar,
-                                 on_prediction=None if boundary is None else boundary.update, meter=per_class)
+                                 max_side=args.max_side, progress=bar, on_prediction=on_prediction,
+                                 meter=per_class, class_map=class_map)
     print(format_metrics(task, metrics, title=f"{task} model {args.model} on {where}: {total} images, "
                                               f"scales {','.join(f'{s:g}' for s in args.scales)}"))
     if per_class is not None:
-        metrics["per_class"] = _per_class(per_class, list(model.config.class_names or []))
+        metrics["per_class"] = _per_class(per_class, classes)
         print(_per_class_table(metrics["per_class"]))
+    if seg_boundary is not None:
+        metrics["boundary"] = seg_boundary.compute()
+        b = metrics["boundary"]
+        print(f"region boundaries within {args.boundary_tolerance:g} px: F {b['boundary_f']:.4f} "
+              f"(precision {b['boundary_precision']:.4f}, recall {b['boundary_recall']:.4f})")
     if task == "normals" and args.data in GEOMETRY_DATASETS:
         metrics["baselines"] = normals_baselines(dataset, limit=total)
         for name, values in metrics["baselines"].items():

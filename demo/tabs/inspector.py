@@ -52,6 +52,16 @@ def hed_terms_markdown(edges: dict[str, Any], x: int, y: int) -> str:
     )
 
 
+def imagenet_markdown(top: list[dict[str, Any]] | None) -> str:
+    """The inspector's text for what the backbone's ImageNet classifier sees at the pixel."""
+    if not top:
+        return ""
+    rows = ["| ImageNet class | category | P |", "|---|---|---|"]
+    rows += [f"| {c['name']} | {c['category']} | {c['prob']:.3f} |" for c in top]
+    return ("**What the backbone sees here**: its own ImageNet classifier on the `head` tap at this pixel "
+            "(top 5 of 1,000 classes)\n\n" + "\n".join(rows))
+
+
 class InspectorTab(TabBase):
     """Callbacks of the pixel inspector."""
 
@@ -125,7 +135,8 @@ class InspectorTab(TabBase):
 
     def render_inspection(self, s: Session, d: dict[str, Any]) -> tuple[Any, ...]:
         """(zoom-out view, tap activation thumbnails, class probabilities, normal HTML,
-        edge Markdown, seg / normals / edges contribution bar charts, summary Markdown)."""
+        edge Markdown, seg / normals / edges contribution bar charts, summary Markdown, the
+        ImageNet top-5 Markdown)."""
         xw, yw = d["working_x"], d["working_y"]
         img = s.image
         k = min(1.0, ZOOM_SIDE / max(img.shape[:2]))
@@ -195,7 +206,8 @@ class InspectorTab(TabBase):
             "They add up to prediction minus baseline prediction."
             + (" Edges come from HED: its bars are the side outputs' exact terms of the fused logit." if hed else "")
         )
-        return (zoom, thumbs, seg_label, normal_html, edge_md, seg_bar, normals_bar, edges_bar, summary)
+        return (zoom, thumbs, seg_label, normal_html, edge_md, seg_bar, normals_bar, edges_bar, summary,
+                imagenet_markdown(d.get("imagenet")))
 
 
 def build(app: InspectorTab, view: MainView) -> None:
@@ -214,6 +226,7 @@ def build(app: InspectorTab, view: MainView) -> None:
         thumbs = SafeGallery(label="Tap activation strength (pixel marked)", columns=3, height=320)
     with gr.Row():
         seg_label = gr.Label(label="Class probabilities", num_top_classes=5)
+        imagenet_md = gr.Markdown(elem_id="inspect-imagenet")
         with gr.Column():
             normal_html = gr.HTML(label="Normal")
             edge_md = gr.Markdown()
@@ -243,7 +256,8 @@ def build(app: InspectorTab, view: MainView) -> None:
     result = gr.JSON(label="inspect result (the /inspect API returns this)", open=False)
     view.extra["inspect_xy"] = (x_in, y_in)
 
-    view_outputs = [zoom, thumbs, seg_label, normal_html, edge_md, seg_bar, normals_bar, edges_bar, summary]
+    view_outputs = [zoom, thumbs, seg_label, normal_html, edge_md, seg_bar, normals_bar, edges_bar, summary,
+                    imagenet_md]
     view.clickable.select(
         app.on_select,
         [view.image_in, *view.models_in, view.taps],

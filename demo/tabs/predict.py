@@ -26,7 +26,7 @@ from pixelnet.visualize import (
     legend_html,
     normals_to_rgb,
     overlay,
-    seg_to_rgb,
+    seg_labels,
 )
 
 __all__ = ["MainView", "PredictTab", "build", "wire"]
@@ -67,9 +67,10 @@ class PredictTab(TabBase):
         if "seg" in out:
             names = list(s.models["seg"].config.class_names or [])
             pal = class_palette(len(names))
-            seg_rgb = overlay(img, seg_to_rgb(out["seg"], pal), float(opacity))
-            frac = np.bincount(out["seg"].argmax(0).ravel(), minlength=len(names)) / out["seg"][0].size
-            legend = legend_html(names, pal, fractions=frac.tolist())
+            labels = seg_labels(out["seg"], names)  # unsure pixels of a category model read "other"
+            seg_rgb = overlay(img, colorize_labels(labels, pal), float(opacity))
+            frac = np.bincount(labels.ravel(), minlength=len(names)) / labels.size
+            legend = legend_html(names, pal, fractions=frac.tolist(), min_fraction=0.005 if len(names) > 12 else 0.0)
         normals_rgb = normals_to_rgb(out["normals"]) if "normals" in out else None
         edges_rgb = nms_rgb = None
         if "edges" in out:

@@ -20,10 +20,12 @@ import torch
 from ..taps import TapInfo
 from .base import Backbone
 
-__all__ = ["EfficientNetLite0", "efficientnet_lite0", "lite0_weights_path", "load_lite0_state"]
+__all__ = ["HEAD_TAP", "EfficientNetLite0", "efficientnet_lite0", "lite0_weights_path", "load_lite0_state"]
 
 # tap name -> (index of the last timm block of the stage, channels)
 _STAGES = {"s2": (0, 16), "s4": (1, 24), "s8": (2, 40), "s16": (4, 112), "s32": (6, 320)}
+HEAD_TAP = TapInfo("head", 1280, 32, 0.0)
+"""The 1280-channel head convolution, whose global mean the ImageNet classifier (``_fc``) reads."""
 
 
 class EfficientNetLite0(Backbone):
@@ -39,7 +41,7 @@ class EfficientNetLite0(Backbone):
         for name, (_block, ch) in _STAGES.items():
             stride = int(name[1:])
             self.tap_info[name] = TapInfo(name, ch, stride, 0.0)
-        self.tap_info["head"] = TapInfo("head", 1280, 32, 0.0)
+        self.tap_info["head"] = HEAD_TAP
         self._block_to_tap = {block: name for name, (block, _) in _STAGES.items()}
 
     def _forward_taps(self, x: torch.Tensor, wanted: list[str]) -> dict[str, torch.Tensor]:

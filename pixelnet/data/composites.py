@@ -34,7 +34,8 @@ from torch.utils.data import Dataset
 
 from pixelnet.data.common import DatasetError
 
-__all__ = ["CLOSE_UP_SCALE", "COMPOSITE_LENGTHS", "COMPOSITE_SPLITS", "Composites", "Paste", "composite_classes",
+__all__ = ["BackgroundCrop", "CLOSE_UP_SCALE", "COMPOSITE_LENGTHS", "COMPOSITE_SPLITS", "Composites", "Paste",
+           "composite_classes",
            "split_by_source"]
 
 CLOSE_UP_SCALE: tuple[float, float] = (0.3, 1.6)
@@ -97,6 +98,21 @@ def composite_classes(root: str | Path) -> tuple[str, ...]:
         DatasetError: no ``cutouts/<class>/*.png`` under ``root``.
     """
     return ("background", *_cutout_files(Path(root)))
+
+
+@dataclass(frozen=True)
+class BackgroundCrop:
+    """The part of a background photo a composite shows.
+
+    Attributes:
+        file: the photo.
+        box: ``(x0, y0, x1, y1)`` of the crop as fractions of the photo's width and height.
+        flipped: mirrored left-right after cropping.
+    """
+
+    file: Path
+    box: tuple[float, float, float, float]
+    flipped: bool
 
 
 @dataclass(frozen=True)
@@ -198,19 +214,22 @@ class Composites(Dataset):
             self._images[path] = im
         return im
 
-    def _background(self, rng: np.random.Generator) -> np.ndarray:
+    def _background(self, rng: np.random.Generator) -> tuple[np.ndarray, BackgroundCrop]:
         h, w = self.size
-        bg = self._load(self.backgrounds[rng.integers(len(self.backgrounds))], "RGB")
+        path = self.backgrounds[rng.integers(len(self.backgrounds))]
+        bg = self._load(path, "RGB")
         bw, bh = bg.size
         scale = min(bw / w, bh / h)  # the largest crop of aspect w:h
         frac = rng.uniform(0.4, 1.0)
         cw, ch = max(1.0, w * scale * frac), max(1.0, h * scale * frac)
         x0, y0 = rng.uniform(0, bw - cw), rng.uniform(0, bh - ch)
+        box = (x0 / bw, y0 / bh, (x0 + cw) / bw, (y0 + ch) / bh)
         crop = bg.resize((w, h), Image.Resampling.BILINEAR, box=(x0, y0, x0 + cw, y0 + ch))
         out = np.asarray(crop, dtype=np.float32) / 255.0  # (H, W, 3)
-        if rng.random() < 0.5:
+        flipped = bool(rng.random() < 0.5)
+        if flipped:
             out = out[:, ::-1]
-        return self._colour(out, rng)
+        return self._colour(out, rng), BackgroundCrop(path, box, flipped)
 
     def _colour(self, rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Brightness, contrast and saturation jitter of an RGB array in [0, 1] (``[..., 3]``)."""
@@ -250,12 +269,17 @@ class Composites(Dataset):
             ``(sample, pastes)``: the sample dict (``image`` uint8 ``[H, W, 3]``, ``seg`` int64
             ``[H, W]``, ``name``) and the :class:`Paste` records in paste order.
         """
+        sample, pastes, _ = self.compose_on(index)
+        return sample, pastes
+
+    def compose_on(self, index: int) -> tuple[dict[str, np.ndarray | str], list[Paste], BackgroundCrop]:
+        """:meth:`compose`, plus which part of which background photo the sample shows."""
         if not -self.length <= index < self.length:
             raise IndexError(f"index {index} out of range for {self.length} composites")
         index %= self.length
         rng = np.random.default_rng((self.seed, _SPLIT_STREAM[self.split], index))
         h, w = self.size
-        canvas = self._background(rng)  # (H, W, 3) float in [0, 1]
+        canvas, crop = self._background(rng)  # (H, W, 3) float in [0, 1]
         seg = np.zeros((h, w), dtype=np.int64)
         labels = sorted(self.cutouts)
         pastes: list[Paste] = []
@@ -284,7 +308,7 @@ class Composites(Dataset):
             image = np.asarray(Image.fromarray(image).filter(ImageFilter.GaussianBlur(rng.uniform(0.3, 1.0))))
         sample: dict[str, np.ndarray | str] = {"image": np.ascontiguousarray(image), "seg": seg,
                                                 "name": f"composites-{self.split}-{index:06d}"}
-        return sample, pastes
+        return sample, pastes, crop
 
     def __getitem__(self, index: int) -> dict[str, np.ndarray | str]:
         return self.compose(index)[0]

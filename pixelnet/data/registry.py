@@ -43,6 +43,7 @@ DATASET_TASKS: dict[str, tuple[str, ...]] = {
     "composites-close": ("seg",),
     "hed-distill": ("edges",),
     "synth-real+hed-distill": ("edges",),
+    "real-categories": ("seg",),
 }
 """Tasks each dataset has labels for."""
 
@@ -68,6 +69,7 @@ _CLASSES: dict[str, tuple[str, ...] | None] = {
     "composites-close": None,
     "hed-distill": None,
     "synth-real+hed-distill": None,
+    "real-categories": None,  # the category table's names and person, read on first use
 }
 
 _HED_LISTS = {"train": "train_pair.lst", "test": "test.lst"}
@@ -117,6 +119,13 @@ def _composites_close(root: str | Path, split: str, **kw: Any) -> Composites:
     return Composites(root, split, scale=CLOSE_UP_SCALE, **kw)
 
 
+def _real_categories(root: str | Path, split: str, **kw: Any) -> Dataset:
+    """Real photos with the teachers' category pseudo-labels and composites (imported on use)."""
+    from pixelnet.data.real_categories import RealCategories
+
+    return RealCategories(root, split, **kw)
+
+
 _BUILDERS: dict[str, Callable[..., Dataset]] = {
     "synth": _synth,
     "synth-real": _synth_real,
@@ -133,6 +142,7 @@ _BUILDERS: dict[str, Callable[..., Dataset]] = {
     "composites-close": _composites_close,
     "hed-distill": HEDDistilled,
     "synth-real+hed-distill": _synth_real_hed,
+    "real-categories": _real_categories,
 }
 
 
@@ -176,4 +186,8 @@ def dataset_classes(name: str, root: str | Path | None = None) -> tuple[str, ...
         if root is None:
             raise ValueError("the composites classes are read from its root folder (--data-root)")
         return composite_classes(root)
+    if name == "real-categories":
+        from pixelnet.data.pseudo_labels import PSEUDO_CLASSES
+
+        return PSEUDO_CLASSES
     return _CLASSES[name]

@@ -58,7 +58,7 @@ def evaluate(model: PixelNet | HED, dataset: Any, *, scales: Sequence[float] = (
              progress: Progress | Callable[[int, int], None] | None = None,
              meter_kwargs: dict[str, Any] | None = None, budget_s: float | None = None,
              on_prediction: Callable[[dict[str, Any], np.ndarray], None] | None = None,
-             meter: Any | None = None) -> dict[str, float]:
+             meter: Any | None = None, class_map: np.ndarray | None = None) -> dict[str, float]:
     """Run ``model`` over the first ``limit`` samples of ``dataset`` and compute its metrics.
 
     Args:
@@ -82,6 +82,9 @@ def evaluate(model: PixelNet | HED, dataset: Any, *, scales: Sequence[float] = (
             the image's size, in :func:`predict_full_size`'s layout), e.g. for extra metrics.
         meter: the task's meter to accumulate into (default: a new one from ``meter_kwargs``);
             pass one to read more than the returned keys afterwards, e.g. per-class IoU.
+        class_map: seg only: int ``[K_model]``, the dataset class of each model class, for a model
+            whose classes are not the dataset's (e.g. ImageNet categories scored on the composites'
+            classes); the meter then counts the dataset's classes.
 
     Returns:
         The metrics of :data:`METRIC_KEYS` for the task, as floats.
@@ -89,7 +92,7 @@ def evaluate(model: PixelNet | HED, dataset: Any, *, scales: Sequence[float] = (
     task = model.task
     kwargs = dict(meter_kwargs or {})
     if task == "seg":
-        kwargs.setdefault("num_classes", model.config.num_outputs)
+        kwargs.setdefault("num_classes", model.config.num_outputs if class_map is None else int(class_map.max()) + 1)
     if meter is None:
         meter = build_meter(task, **kwargs)
     if isinstance(model, PixelNet):
@@ -110,7 +113,8 @@ def evaluate(model: PixelNet | HED, dataset: Any, *, scales: Sequence[float] = (
             on_prediction(sample, pred)
         if task == "seg":
             target = torch.from_numpy(np.asarray(sample["seg"], np.int64))
-            meter.update(torch.from_numpy(pred.argmax(0)), target)
+            label = pred.argmax(0) if class_map is None else class_map[pred.argmax(0)]
+            meter.update(torch.from_numpy(label), target)
         elif task == "normals":
             meter.update(torch.from_numpy(pred).permute(2, 0, 1),
                          torch.from_numpy(np.asarray(sample["normals"], np.float32)).permute(2, 0, 1),

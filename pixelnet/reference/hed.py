@@ -26,7 +26,7 @@ from torch import nn
 
 from ..backbones.vgg import VGG16, load_hed_bsds_state, read_hed_bsds_h5, vgg16
 from ..device import pick_device
-from ..image import to_rgb_array
+from ..image import fit_max_side
 
 __all__ = ["HED", "HEDPredictor", "HED_SIDES", "build_hed", "load_hed_side_state"]
 
@@ -159,12 +159,7 @@ class HEDPredictor:
         Returns:
             The (possibly downsized) ``(H', W', 3)`` uint8 image that predictions refer to.
         """
-        rgb = to_rgb_array(image)
-        h, w = rgb.shape[:2]
-        scale = min(1.0, self.max_side / max(h, w))
-        if scale < 1.0:
-            rgb = np.asarray(Image.fromarray(rgb).resize((max(1, round(w * scale)), max(1, round(h * scale))),
-                                                         Image.BILINEAR))
+        rgb, scale = fit_max_side(image, self.max_side)
         self.image, self.image_scale = rgb, scale
         self._logits.clear()
         self._cache.clear()
