@@ -28,12 +28,15 @@ pytestmark = [
 
 
 @contextmanager
-def uploaded_page(tmp_path: Path, height: int = 900) -> Iterator[tuple[Any, list[str]]]:
-    """The explorer over tiny models in headless Chromium with ``good.png`` uploaded: ``(page, requested URLs)``."""
+def uploaded_page(tmp_path: Path, height: int = 900, *, explorer: Any = None,
+                  upload: Path | None = None) -> Iterator[tuple[Any, list[str]]]:
+    """The explorer (default: over tiny models) in headless Chromium with an image uploaded (default
+    ``good.png``): ``(page, requested URLs)``."""
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-    demo = build_demo(tiny_explorer(tmp_path))
+    demo = build_demo(explorer or tiny_explorer(tmp_path))
     launch(demo, host="127.0.0.1", port=None, prevent_thread_lock=True)
     inputs = write_inputs(tmp_path / "inputs")
+    upload = upload or inputs["good.png"]
     try:
         with sync_api.sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
@@ -41,7 +44,7 @@ def uploaded_page(tmp_path: Path, height: int = 900) -> Iterator[tuple[Any, list
             requested: list[str] = []
             page.on("request", lambda r: requested.append(r.url))
             page.goto(demo.local_url, wait_until="domcontentloaded")
-            page.locator("#image-in input[type=file]").set_input_files(str(inputs["good.png"]))
+            page.locator("#image-in input[type=file]").set_input_files(str(upload))
             yield page, requested
             browser.close()
     finally:
@@ -115,3 +118,18 @@ def test_teach_two_strokes_and_train(tmp_path: Path) -> None:
             " return i && i.complete && i.naturalWidth > 0; }",
             timeout=30_000,
         )
+
+
+def test_a_real_photo_is_segmented_into_real_categories(tmp_path: Path) -> None:
+    """With the shipped models, an uploaded photo of a cat gets the ImageNet-category segmentation
+    (the explorer's default for photos): the legend names real categories, not SynthScenes classes."""
+    from demo.explorer import Explorer
+    from demo.models import REPO, ModelBank, discover_models
+
+    photo = REPO / "assets" / "examples" / "chelsea.jpg"
+    explorer = Explorer(ModelBank(discover_models(REPO)), max_side=512)
+    with uploaded_page(tmp_path, explorer=explorer, upload=photo) as (page, _):
+        legend = page.locator("#seg-legend")
+        legend.get_by_text("cat").first.wait_for(timeout=60_000)
+        text = legend.inner_text()
+        assert "cat" in text.split() and "wall" not in text and "sphere" not in text, text

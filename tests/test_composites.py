@@ -331,7 +331,9 @@ def test_fetch_keeps_the_listed_background_photos_downscaled(tmp_path: Path) -> 
          links={plasma + "1280x800.jpg": "master.jpg"})  # Debian ships most sizes as links
     m = fr.fetch_real(tmp_path, packages=("mate-backgrounds", "plasma-workspace-wallpapers"), pypi=False,
                       download=False, log=lambda s: None)
-    assert m["sources"]["mate-backgrounds"]["files"] == ["backgrounds/mate__nature_Dune.jpg"]
+    files = m["sources"]["mate-backgrounds"]["files"]
+    assert [f for f in files if f.startswith("backgrounds/")] == ["backgrounds/mate__nature_Dune.jpg"]
+    assert [f for f in files if f.startswith("scenes/")] == ["scenes/mate__nature_LadyBird.jpg"]
     assert m["sources"]["plasma-workspace-wallpapers"]["version"] == "4:5.0"
     assert sorted(p.name for p in (tmp_path / "backgrounds").iterdir()) == ["mate__nature_Dune.jpg",
                                                                              "plasma__Path.jpg"]

@@ -15,6 +15,7 @@ from pixelnet.data.composites import Composites
 from pixelnet.data.imagenet_categories import CATEGORIES
 from pixelnet.data.pseudo_labels import (
     COMPOSITE_CLASS,
+    NOT_PERSON,
     PERSON,
     PSEUDO_CLASSES,
     LabelRule,
@@ -37,30 +38,39 @@ def _onehot(labels: np.ndarray, k: int, p: float = 0.9) -> np.ndarray:
 
 
 def test_combine_person_keeps_a_distribution() -> None:
-    cats = _onehot(np.zeros((4, 5), int), K)
+    cats = _onehot(np.full((4, 5), CATEGORIES.index("clothing")), K, p=1.0)
     person = np.linspace(0, 1, 20, dtype=np.float32).reshape(4, 5)
     probs = combine_person(cats, person)
     assert probs.shape == (K + 1, 4, 5)
     np.testing.assert_allclose(probs.sum(0), 1.0, atol=1e-5)
     np.testing.assert_allclose(probs[-1], person)
     assert PSEUDO_CLASSES[-1] == PERSON and PSEUDO_CLASSES[:-1] == CATEGORIES
+    # no clothing on the subject: the selfie model's subject is not a person
+    bare = combine_person(_onehot(np.full((4, 5), CATEGORIES.index("building")), K, p=1.0), person)
+    assert bare[-1].max() == 0
+    # the selfie model's subject is not a person where the dense teacher sees a cat
+    cat = combine_person(_onehot(np.full((4, 5), CATEGORIES.index("cat")), K, p=0.9), person, clothing_gate=0)
+    np.testing.assert_allclose(cat[-1], person * (1 - 0.9 - 0.1 / (K - 1) * (len(NOT_PERSON) - 1)), atol=1e-6)
+    np.testing.assert_allclose(cat.sum(0), 1.0, atol=1e-5)
 
 
 def test_rule_labels_confident_pixels_and_ignores_the_rest() -> None:
-    dog, plant = CATEGORIES.index("dog"), CATEGORIES.index("plant")
+    dog, wall = CATEGORIES.index("dog"), CATEGORIES.index("building")
     cats = np.full((40, 60), dog)
-    cats[:, 30:] = plant
-    probs_c = _onehot(cats, K)
+    cats[:, 30:] = wall
+    probs_c = _onehot(cats, K, p=0.95)
     probs_c[:, 30:35, 0:10] = 1.0 / K  # a flat (unsure) patch
     person = np.zeros((40, 60), np.float32)
-    person[0:10, 40:60] = 0.9  # a person, on the plant side
+    person[0:10, 40:60] = 0.9  # a person, in front of the building
     person[10:12, 40:60] = 0.4  # the person model's uncertain band
-    labels = pseudo_labels(combine_person(probs_c, person), LabelRule(band=3))
-    assert labels[20, 5] == dog and labels[20, 55] == plant
+    person[0:10, 0:20] = 0.9  # the selfie model's "subject" on the dog: vetoed
+    labels = pseudo_labels(combine_person(probs_c, person, clothing_gate=0), LabelRule(band=3))
+    assert labels[20, 5] == dog and labels[20, 55] == wall
     assert (labels[0:10, 40:60] == len(CATEGORIES)).all()  # person wins where it is sure
     assert (labels[10:12, 40:60] == 255).all()
+    assert (labels[0:10, 0:20] == dog).all()
     assert (labels[30:35, 0:10] == 255).all()  # below the confidence
-    assert (labels[20:30, 27:33] == 255).all() and labels[20, 26] == dog and labels[20, 33] == plant  # the band
+    assert (labels[20:30, 27:33] == 255).all() and labels[20, 26] == dog and labels[20, 33] == wall  # the band
     with pytest.raises(ValueError, match="classes"):
         pseudo_labels(probs_c)
 

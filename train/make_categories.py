@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import importlib.util
 import sys
 from pathlib import Path
 
@@ -73,11 +74,17 @@ class WordNetNouns:
         return self.senses[lemma][int(sense) - 1]
 
 
+def timm_info_dir() -> Path:
+    """timm's folder of class lists (``timm/data/_info``), found without importing timm (2-3 s)."""
+    spec = importlib.util.find_spec("timm")
+    if spec is None or not spec.submodule_search_locations:
+        raise UsageError("timm is not installed: it ships the ImageNet class lists")
+    return Path(spec.submodule_search_locations[0]) / "data" / "_info"
+
+
 def _timm_classes() -> list[tuple[str, str]]:
     """``(wnid, name)`` of the 1,000 ImageNet-1k classes in classifier order, from timm's files."""
-    import timm
-
-    info = Path(timm.__file__).parent / "data" / "_info"
+    info = timm_info_dir()
     wnids = (info / "imagenet_synsets.txt").read_text().split()
     lemmas = dict(line.split("\t", 1) for line in (info / "imagenet_synset_to_lemma.txt").read_text().splitlines())
     return [(w, lemmas[w].split(",")[0].strip()) for w in wnids]
@@ -100,11 +107,17 @@ def main(args: argparse.Namespace) -> int:
     classes = _timm_classes()
     if len(classes) != 1000:
         raise UsageError(f"timm lists {len(classes)} ImageNet classes, expected 1000")
+    def parents(w: str) -> list[str]:
+        return wn.parents.get(w, [])
+
     rows = []
     for i, (wnid, name) in enumerate(classes):
         if wnid not in wn.parents:
             raise UsageError(f"ImageNet class {wnid} ({name}) is not a WordNet 3.0 noun")
-        rows.append((i, wnid, name, category_of(wnid, lambda w: wn.parents.get(w, []), anchors)))
+        rows.append((i, wnid, name, category_of(wnid, parents, anchors)))
+    for anchor, category in anchors.items():  # an anchor that decides no class is a mistake in CATEGORY_ANCHORS
+        if not any(r[3] == category and category_of(r[1], parents, {anchor: category}) == category for r in rows):
+            raise UsageError(f"anchor {anchor} ({wn.words[anchor][0]}) of {category!r} holds no ImageNet class")
     out = Path(args.out)
     with out.open("w", newline="") as f:
         w = csv.writer(f, delimiter="\t", lineterminator="\n")

@@ -238,7 +238,7 @@ def build(app: PredictTab, *, tap_names: Sequence[str], examples: Sequence[Path]
         normals_out = SafeImage(label="Surface normals (RGB = (n+1)/2)", interactive=False)
         edges_out = SafeImage(label="Edge probability", interactive=False)
         nms_out = SafeImage(label="Edges, thinned (NMS)", interactive=False)
-    legend = gr.HTML()
+    legend = gr.HTML(elem_id="seg-legend")
     with gr.Accordion("Ground truth and metrics (SynthScenes examples)", open=False):
         with gr.Row():
             gt_gallery = SafeGallery(label="Ground truth", columns=3, height=220)

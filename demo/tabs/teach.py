@@ -28,11 +28,14 @@ from demo.taught import current_session
 from pixelnet.engine.scribbles import MAX_CLASSES, ScribbleError, fit_scribbles, predict_seg, uncertainty
 from pixelnet.io import save_model
 from pixelnet.outputs import label_png_bytes, model_zip_bytes, read_label_png
-from pixelnet.visualize import class_palette, colorize_labels, heatmap, legend_html, overlay
+from pixelnet.visualize import class_palette, colorize_labels, heatmap, legend_html, overlay, seg_labels
 
 __all__ = ["DEFAULT_CLASSES", "TeachTab", "build", "parse_classes", "strokes_to_labels"]
 
 DEFAULT_CLASSES = "object, background"
+SEED_MIN_SHARE = 0.02  # a class of the segmentation becomes a Teach class from this share of the image
+SEED_CONFIDENCE = 0.6  # the seed marks pixels whose top probability is at least this
+SEED_SPACING = 6  # one seed dot every this many pixels
 ALPHA_MIN = 128  # a painted pixel: the stroke layer is at least half opaque there
 
 
@@ -121,6 +124,49 @@ class TeachTab(TabBase):
             return None
         rgb = read_upload(image)
         return {"background": rgb, "layers": [], "composite": rgb}
+
+    @user_errors
+    @on_model_thread
+    def start_from_segmentation(self, image: Any, seg_model: str | None = None) -> tuple[Any, ...]:
+        """Seed the canvas with the current segmentation, so that strokes only correct it.
+
+        The classes become those covering at least :data:`SEED_MIN_SHARE` of the image (at most 10,
+        largest first), and the canvas layer gets a sparse grid of dots in their brush colours at
+        the pixels the model is sure of (:data:`SEED_CONFIDENCE`); painting over or erasing them
+        corrects the seed, and training reads dots and strokes alike.
+
+        Returns:
+            (class list text, canvas value, status Markdown).
+        """
+        if image is None:
+            raise gr.Error("upload an image first")
+        with self.explorer.lock:
+            s = self._session(image, seg_model, None, None)
+            if "seg" not in s.models:
+                raise gr.Error("the chosen models have no segmentation to start from")
+            probs = s.predict()["seg"]
+            names = list(s.models["seg"].config.class_names or [])
+            rgb = s.image
+        labels = seg_labels(probs, names)
+        share = np.bincount(labels.ravel(), minlength=len(names)) / labels.size
+        keep = [int(k) for k in np.argsort(-share) if share[k] >= SEED_MIN_SHARE][:MAX_CLASSES]
+        if len(keep) < 2:
+            raise gr.Error("the segmentation has fewer than two classes here; name the classes and paint instead")
+        sure = probs.max(0) >= SEED_CONFIDENCE
+        grid = np.zeros(labels.shape, bool)
+        grid[::SEED_SPACING, ::SEED_SPACING] = True
+        layer = np.zeros((*labels.shape, 4), np.uint8)
+        pal = class_palette(len(keep))
+        for i, k in enumerate(keep):
+            dots = grid & sure & (labels == k)
+            layer[dots, :3], layer[dots, 3] = pal[i], 255
+        layer = np.maximum(layer, np.roll(layer, 1, axis=1))  # 2-px dots, easy to see and to erase
+        shown = [f"{names[k]} {100 * share[k]:.0f}%" for k in keep]
+        status = (f"Started from the segmentation: {', '.join(shown)}. The dots mark pixels it is sure of; "
+                  "paint over them or erase them where "
+                  "they are wrong, add strokes where it missed, then **Train**.")
+        return (", ".join(names[k] for k in keep), {"background": rgb, "layers": [layer], "composite": rgb},
+                status)
 
     @user_errors
     def teach_strokes(self, editor: Any, classes_text: str | None, opacity: float = 0.5) -> tuple[Any, ...]:
@@ -236,6 +282,7 @@ def build(app: TeachTab, view: MainView) -> None:
         auto = gr.Checkbox(False, label="Retrain after each stroke", scale=1)
         train = gr.Button("Train", variant="primary", elem_id="teach-train", scale=1)
         use_image = gr.Button("Use the current image", scale=1)
+        seed = gr.Button("Start from the segmentation", scale=1, elem_id="teach-seed")
     legend = gr.HTML(legend_html(parse_classes(DEFAULT_CLASSES), class_palette(2)))
     colours = palette_hex(2)
     with gr.Row():
@@ -268,6 +315,8 @@ def build(app: TeachTab, view: MainView) -> None:
     classes.change(app.class_legend, classes, [legend, canvas], api_visibility="private")
     view.image_in.change(app.canvas_of, view.image_in, canvas, preprocess=False, api_visibility="private")
     use_image.click(app.canvas_of, view.image_in, canvas, preprocess=False, api_visibility="private")
+    seed.click(app.start_from_segmentation, [view.image_in, view.models_in[0]], [classes, canvas, status],
+               preprocess=False, api_visibility="private")
     train.click(app.teach_strokes, [canvas, classes, view.opacity], outputs, api_visibility="private",
                 concurrency_id="teach")
     canvas.change(app.auto_teach, [auto, canvas, classes, view.opacity], outputs, api_visibility="private",

