@@ -6,7 +6,6 @@ and a run killed half-way then re-run must leave the same bytes in the output fo
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -16,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from test_ddp import torchrun_env
 
 from pixelnet.engine.cli import run_cli
 from pixelnet.engine.distributed import DistContext, shard
@@ -43,7 +43,7 @@ def _snapshot(folder: Path) -> dict[str, bytes]:
 
 
 def _env() -> dict[str, str]:
-    return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
+    return {**torchrun_env(), "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
 
 
 @pytest.fixture(scope="module")
