@@ -5,11 +5,16 @@ A model whose backbone is the unchanged pretrained one (frozen during training) 
 saved with ``backbone="pretrained"``: its weights are then not stored, and the backbone
 is rebuilt from the registry's pretrained weights at load time. Models saved that way
 share one backbone instance when loaded together (:func:`load_models`).
+
+Paths in the provenance are written machine-independent (:func:`portable_provenance`): one
+under the home folder as ``~/...``, one under the working directory relative to it.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import shlex
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,7 +25,8 @@ from safetensors.torch import load_file, save_file
 from .backbones import Backbone, build_backbone
 from .model import ModelConfig, PixelNet
 
-__all__ = ["ModelFileError", "save_model", "load_model", "load_models", "MODEL_FORMAT"]
+__all__ = ["ModelFileError", "save_model", "load_model", "load_models", "MODEL_FORMAT", "portable_path",
+           "portable_provenance"]
 
 MODEL_FORMAT = "pixelnet-model/1"
 WEIGHTS = "model.safetensors"
@@ -29,6 +35,51 @@ CONFIG = "config.json"
 
 class ModelFileError(ValueError):
     """A model directory is missing, malformed, or does not fit what was asked for."""
+
+
+def portable_path(path: str) -> str:
+    """An absolute path as this machine's user would share it: under the working directory
+    relative to it, under the home folder as ``~/...``; anything else is returned unchanged."""
+    if not path.startswith(os.sep):
+        return path
+    p = Path(os.path.normpath(path))
+    cwd, home = Path.cwd(), Path.home()
+    bases = [(home, "~")]
+    if cwd != home and cwd not in home.parents:  # e.g. the repository; not / or the home folder itself
+        bases.insert(0, (cwd, ""))
+    for base, prefix in bases:
+        if p == base or base in p.parents:
+            rel = p.relative_to(base).as_posix()
+            return (prefix + ("/" + rel if rel != "." else "")) if prefix else rel
+    return path
+
+
+def _portable_arg(arg: str) -> str:
+    """One command-line token: ``/abs/path`` or ``--flag=/abs/path``."""
+    flag, eq, value = arg.partition("=")
+    return f"{flag}={portable_path(value)}" if eq and arg.startswith("-") else portable_path(arg)
+
+
+def portable_provenance(value: Any, key: str = "") -> Any:
+    """A provenance record with its paths made portable (:func:`portable_path`).
+
+    Every string that is an absolute path is rewritten, and every token of a ``command``
+    string (a shell command line). Dicts and lists are walked; other values are returned as they are.
+    """
+    if isinstance(value, Mapping):
+        return {k: portable_provenance(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [portable_provenance(v, key) for v in value]
+    if isinstance(value, str):
+        if key == "command":
+            try:
+                args = [_portable_arg(a) for a in shlex.split(value)]
+            except ValueError:  # not a shell line
+                return value
+            # ~/ unquoted, so that the shell expands it when the command is pasted
+            return " ".join("~/" + shlex.quote(a[2:]) if a.startswith("~/") else shlex.quote(a) for a in args)
+        return portable_path(value)
+    return value
 
 
 def save_model(model: PixelNet, directory: str | Path, *, backbone: str = "include",
@@ -54,7 +105,9 @@ def save_model(model: PixelNet, directory: str | Path, *, backbone: str = "inclu
         state = {k: v for k, v in state.items() if not k.startswith("backbone.")}
     if half:
         state = {k: (v.half() if v.is_floating_point() else v) for k, v in state.items()}
-    meta = {"format": MODEL_FORMAT, "backbone_weights": backbone, "config": model.config.to_dict()}
+    config = model.config.to_dict()
+    config["provenance"] = portable_provenance(config.get("provenance") or {})  # no machine paths
+    meta = {"format": MODEL_FORMAT, "backbone_weights": backbone, "config": config}
     tmp_w, tmp_c = d / (WEIGHTS + ".tmp"), d / (CONFIG + ".tmp")
     save_file(state, str(tmp_w), metadata={"format": MODEL_FORMAT})
     tmp_c.write_text(json.dumps(meta, indent=2))

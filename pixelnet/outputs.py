@@ -7,14 +7,20 @@ Per image and task (``stem`` is the image's file name without its suffix):
 - edges: ``stem.edges.png`` (8-bit probability, 255 = 1.0) and ``stem.edges_nms.png`` (the thinned map, same scale).
 
 Label maps of strokes are 8-bit index PNGs: 0 = unlabelled, k = class k (1..K).
+
+Every file is written under a temporary name in its folder (``.NAME.PID.tmp``) and renamed into
+place (:func:`atomic_path`), so a file present under its final name is complete even right after
+the writer was killed; :func:`remove_stale_temporaries` clears what a killed writer left.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import os
 import zipfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +29,92 @@ from PIL import Image
 from .image import ImageError
 from .visualize import class_palette, colorize_labels, normals_to_rgb
 
-__all__ = ["label_png_bytes", "model_zip_bytes", "read_label_png", "write_predictions"]
+__all__ = [
+    "atomic_path", "label_png_bytes", "model_zip_bytes", "prediction_names", "read_label_png",
+    "remove_stale_temporaries", "write_predictions",
+]
+
+TMP_SUFFIX = ".tmp"
+
+
+@contextmanager
+def atomic_path(path: str | Path, *, fsync: bool = True) -> Iterator[Path]:
+    """A temporary path beside ``path`` to write to; renamed over ``path`` when the block ends.
+
+    The temporary name is ``.NAME.PID.tmp`` in the same folder (so the rename is atomic and two
+    processes never share one). If the block raises, the temporary file is removed and ``path``
+    is left as it was.
+
+    Args:
+        path: the destination.
+        fsync: flush the file's data to disk before the rename (a power cut then leaves the old
+            file or the new one, never an empty one).
+
+    Yields:
+        The temporary path (write the whole file there, and close it, inside the block).
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}{TMP_SUFFIX}")
+    try:
+        yield tmp
+        if fsync:
+            fd = os.open(tmp, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def remove_stale_temporaries(folder: str | Path, names: Collection[str] | None = None) -> int:
+    """Delete the temporary files :func:`atomic_path` left in ``folder`` when its writer was killed.
+
+    Args:
+        folder: the folder (a missing folder holds none).
+        names: only temporaries of these final file names (None: all of them). Give the names a
+            process owns when other processes may be writing into the same folder.
+
+    Returns:
+        How many were removed.
+    """
+    d = Path(folder)
+    if not d.is_dir():
+        return 0
+    removed = 0
+    for p in d.iterdir():
+        parts = p.name.rsplit(".", 2)  # ".NAME", "PID", "tmp"
+        if not (p.name.startswith(".") and p.name.endswith(TMP_SUFFIX) and len(parts) == 3 and parts[1].isdigit()):
+            continue
+        if names is not None and parts[0][1:] not in names:
+            continue
+        p.unlink(missing_ok=True)
+        removed += 1
+    return removed
+
+
+def prediction_names(stem: str, task: str, *, suffix: str = "", legend: bool = False) -> list[str]:
+    """The file names :func:`write_predictions` writes for one image and task, in writing order.
+
+    Args:
+        stem: base name of the files.
+        task: ``seg``, ``normals`` or ``edges``.
+        suffix: added after the task name.
+        legend: seg only: the ``.json`` legend of class names is written too.
+
+    Raises:
+        ValueError: an unknown task.
+    """
+    tag = f"{stem}.{task}{suffix}"
+    if task == "seg":
+        return [f"{tag}.png", f"{tag}_colour.png"] + ([f"{tag}.json"] if legend else [])
+    if task == "normals":
+        return [f"{tag}.png", f"{tag}.npy"]
+    if task == "edges":
+        return [f"{tag}.png", f"{tag}_nms.png"]
+    raise ValueError(f"unknown task {task!r}")
 
 
 def read_label_png(path: str | Path) -> np.ndarray:
@@ -82,38 +173,44 @@ def write_predictions(out: str | Path, stem: str, preds: Mapping[str, np.ndarray
         suffix: added after the task name (to tell several models of one task apart).
 
     Returns:
-        The files written.
+        The files written (each complete: written under a temporary name and renamed into place).
+
+    Raises:
+        ValueError: an unknown task (before anything is written).
     """
     from .metrics import edge_nms
 
+    for task in preds:
+        prediction_names(stem, task)  # fail before writing on an unknown task
     d = Path(out)
     d.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
 
-    def save(name: str, arr: np.ndarray) -> None:
+    def save(name: str, data: np.ndarray | str) -> None:
         path = d / name
-        Image.fromarray(arr).save(path)
+        with atomic_path(path) as tmp:
+            if isinstance(data, str):
+                tmp.write_text(data)
+            elif name.endswith(".npy"):
+                with open(tmp, "wb") as f:
+                    np.save(f, data)
+            else:
+                Image.fromarray(data).save(tmp, format="PNG")
         written.append(path)
 
     for task, y in preds.items():
-        tag = task + suffix
+        names = prediction_names(stem, task, suffix=suffix, legend=task == "seg" and bool(class_names))
         if task == "seg":
             idx = y.argmax(0).astype(np.uint8)
-            save(f"{stem}.{tag}.png", idx)
-            save(f"{stem}.{tag}_colour.png", colorize_labels(idx, class_palette(y.shape[0])))
+            save(names[0], idx)
+            save(names[1], colorize_labels(idx, class_palette(y.shape[0])))
             if class_names:
-                path = d / f"{stem}.{tag}.json"
-                path.write_text(json.dumps({"classes": list(class_names)}, indent=1) + "\n")
-                written.append(path)
+                save(names[2], json.dumps({"classes": list(class_names)}, indent=1) + "\n")
         elif task == "normals":
-            save(f"{stem}.{tag}.png", normals_to_rgb(y))
-            np.save(d / f"{stem}.{tag}.npy", y.astype(np.float32))
-            written.append(d / f"{stem}.{tag}.npy")
+            save(names[0], normals_to_rgb(y))
+            save(names[1], y.astype(np.float32))
         elif task == "edges":
-            save(f"{stem}.{tag}.png", np.round(np.clip(y, 0, 1) * 255).astype(np.uint8))
+            save(names[0], np.round(np.clip(y, 0, 1) * 255).astype(np.uint8))
             thin = edge_nms(y)
-            save(f"{stem}.{tag}_nms.png", np.round(np.clip(thin, 0, 1) * 255).astype(np.uint8))
-        else:
-            raise ValueError(f"unknown task {task!r}")
+            save(names[1], np.round(np.clip(thin, 0, 1) * 255).astype(np.uint8))
     return written
-

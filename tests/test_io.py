@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -92,3 +93,45 @@ def test_pretrained_backbone_not_stored_and_shared(tmp_path):
     assert models["seg"].backbone is models["edges"].backbone
     x = torch.rand(1, 3, 64, 64)
     torch.testing.assert_close(_out(models["seg"], x), _out(seg.eval(), x))
+
+
+def _strings(value):
+    """Every string in a JSON value, and every whitespace- or '='-separated token of it."""
+    if isinstance(value, dict):
+        for v in value.values():
+            yield from _strings(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _strings(v)
+    elif isinstance(value, str):
+        yield value
+        for token in value.replace("=", " ").split():
+            yield token.strip("'\"")
+
+
+def _machine_paths(value) -> list[str]:
+    return [s for s in _strings(value) if s.startswith("/") or str(Path.home()) in s]
+
+
+def test_saved_provenance_records_no_machine_paths(tmp_path, monkeypatch):
+    home, repo = tmp_path / "home", tmp_path / "repo"
+    repo.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(repo)
+    prov = {"command": f"python train/run.py --data-root {home}/data/real --out={repo}/runs/x --config c.yaml",
+            "args": {"data_root": f"{home}/data/real", "out": f"{repo}/runs/x", "resume": str(repo),
+                     "iters": 3, "elsewhere": "/srv/data"},
+            "images": [f"{home}/a b.png"]}
+    save_model(_model(provenance=prov), tmp_path / "m")
+    rec = json.loads((tmp_path / "m" / "config.json").read_text())["config"]["provenance"]
+    assert rec["command"] == "python train/run.py --data-root ~/data/real --out=runs/x --config c.yaml"
+    assert rec["args"] == {"data_root": "~/data/real", "out": "runs/x", "resume": ".", "iters": 3,
+                           "elsewhere": "/srv/data"}  # outside home and the working directory: kept
+    assert rec["images"] == ["~/a b.png"]
+    assert load_model(tmp_path / "m").config.provenance == rec
+
+
+@pytest.mark.parametrize("config", sorted((Path(__file__).resolve().parents[1] / "assets" / "models").glob(
+    "*/config.json")), ids=lambda p: p.parent.name)
+def test_shipped_models_record_no_machine_paths(config):
+    assert _machine_paths(json.loads(config.read_text())) == []

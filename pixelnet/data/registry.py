@@ -165,6 +165,8 @@ def build_dataset(name: str, *, root: str | Path | None, split: str, **kw: Any) 
     _check_name(name)
     if name not in ROOTLESS_DATASETS and root is None:
         raise ValueError(f"dataset {name!r} needs a root directory (--data-root)")
+    if root is not None:
+        root = Path(root).expanduser()  # models record their data root as ~/... (pixelnet.io.portable_path)
     return _BUILDERS[name](root, split=split, **kw)
 
 
@@ -185,7 +187,7 @@ def dataset_classes(name: str, root: str | Path | None = None) -> tuple[str, ...
     if name in ("composites", "composites-close"):
         if root is None:
             raise ValueError("the composites classes are read from its root folder (--data-root)")
-        return composite_classes(root)
+        return composite_classes(Path(root).expanduser())
     if name == "real-categories":
         from pixelnet.data.pseudo_labels import PSEUDO_CLASSES
 

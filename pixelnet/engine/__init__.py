@@ -19,7 +19,7 @@ from .batching import TrainSamples, collate, gather_targets, step_loader
 from .checkpoint import CheckpointError, atomic_save, capture_rng_state, load_checkpoint, restore_rng_state
 from .cli import HelpFormatter, UsageError, run_cli
 from .config import ConfigError, apply_yaml_defaults, parse_args, write_resolved_config
-from .distributed import DistContext, init_distributed
+from .distributed import DistContext, init_distributed, shard
 from .evaluate import METRIC_KEYS, evaluate, format_metrics, predict_full_size
 from .fit import FitResult, TrainingStopped, fit
 from .geometry_eval import GEOMETRY_DATASETS, BoundaryRecallMeter, normals_baselines
@@ -35,6 +35,6 @@ __all__ = [
     "FitResult", "format_metrics", "gather_targets", "HelpFormatter", "init_distributed", "load_checkpoint",
     "NonFiniteLossError", "normals_baselines", "OptimConfig", "parse_args", "predict_full_size", "predict_seg",
     "prior_shift",
-    "restore_rng_state", "run_cli", "ScribbleError", "ScribbleResult", "step_loader", "StepBatches",
+    "restore_rng_state", "run_cli", "ScribbleError", "ScribbleResult", "shard", "step_loader", "StepBatches",
     "Trainer", "TrainingStopped", "TrainSamples", "UsageError", "write_resolved_config",
 ]

@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..outputs import atomic_path
+
 __all__ = [
     "CHECKPOINT_FORMAT",
     "CheckpointError",
@@ -48,16 +50,8 @@ def atomic_save(obj: Any, path: str | Path) -> Path:
         The destination path.
     """
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        torch.save(obj, f)
     try:  # make the rename itself durable
         fd = os.open(path.parent, os.O_RDONLY)
         try:

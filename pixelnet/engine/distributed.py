@@ -9,16 +9,21 @@ code calls them unconditionally. Only rank 0 writes files.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 import torch.distributed as dist
 
 from ..device import pick_device
 
-__all__ = ["DistContext", "all_gather_objects", "all_reduce_sum", "barrier", "cleanup", "init_distributed"]
+__all__ = [
+    "DistContext", "all_gather_objects", "all_reduce_sum", "barrier", "cleanup", "init_distributed", "shard",
+]
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -72,6 +77,16 @@ def init_distributed(device: str = "auto") -> DistContext:
             dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo",
                                     timeout=timedelta(minutes=60))
     return DistContext(rank=rank, world_size=world, local_rank=local, device=dev)
+
+
+def shard(items: Sequence[T], ctx: DistContext) -> list[T]:
+    """This process's share of ``items``: every ``world_size``-th item from index ``rank``.
+
+    A pure function of the sequence and the rank, so every process computes its share without
+    talking to the others; the shares are disjoint, cover every item and differ in length by
+    at most one. Give the same sequence (e.g. sorted) on every rank.
+    """
+    return list(items[ctx.rank :: ctx.world_size])
 
 
 def all_reduce_sum(values: torch.Tensor, ctx: DistContext) -> torch.Tensor:
