@@ -176,7 +176,7 @@ def test_inspector_shows_the_five_side_outputs_and_their_sum(env) -> None:
         np.testing.assert_allclose(np.array(t["contributions"]).sum(0),
                                    np.array(t["prediction_vector"]) - np.array(t["baseline_prediction"]), atol=1e-6)
     evt = gr.SelectData(None, {"index": [10, 20], "value": None})
-    x, y, zoom, thumbs, seg_label, normal_html, edge_md, seg_bar, normals_bar, edges_bar, summary, d2 = (
+    x, y, zoom, thumbs, seg_label, normal_html, edge_md, seg_bar, normals_bar, edges_bar, summary, _, d2 = (
         app.on_select(upload, None, None, HED, None, evt))
     assert d2["tasks"]["edges"] == e
     assert all(f"| {s} | {HED_SIDES[s]} |" in edge_md for s in SIDES)

@@ -46,12 +46,15 @@ def test_metrics_on_fixed_test_slice(task):
 def test_the_real_object_seg_model_is_offered_beside_the_default():
     """assets/models/seg_objects (real-object composites) is a second Segmentation choice;
     SynthScenes' seg stays the default, and both share the one backbone."""
-    from demo.models import REPO, ModelBank, discover_models
+    from demo.models import AUTO_SEG_LABEL, REPO, ModelBank, discover_models
 
     choices = discover_models(REPO)
     labels = list(choices["seg"])
-    assert labels[0] == "assets/models/seg" and "assets/models/seg_objects" in labels
+    assert labels[0] == AUTO_SEG_LABEL and "assets/models/seg" in labels and "assets/models/seg_objects" in labels
     bank = ModelBank(choices)
+    # the default picks the category model for photos and SynthScenes' seg for its examples
+    assert bank.resolve("seg") == "assets/models/seg_categories"
+    assert bank.resolve("seg", has_ground_truth=True) == "assets/models/seg"
     objects = bank.get("seg", "assets/models/seg_objects")
     assert objects.config.class_names[0] == "background" and "animal" in objects.config.class_names
     assert objects.backbone is bank.get("seg").backbone
