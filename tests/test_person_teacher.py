@@ -23,6 +23,7 @@ from pixelnet.data import fetch_real as fr
 from pixelnet.data.common import DatasetError
 from pixelnet.data.composites import split_by_source
 from pixelnet.data.person_teacher import PERSON_MODEL, PERSON_MODEL_MEMBER, PersonTeacher, default_person_model
+from pixelnet.data.synth_photos import photo_files
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE_PHOTOS = ("chelsea", "coffee", "astronaut", "motorcycle", "rocket", "grace_hopper")
@@ -139,19 +140,19 @@ def test_scene_selection_keeps_out_the_examples_and_the_backgrounds() -> None:
         assert not set(files) & set(fr.PYPI_BACKGROUNDS[dist][2])
 
 
-def test_scene_files_are_split_by_source_file(tmp_path: Path) -> None:
+def test_scene_photos_are_split_by_source_file(tmp_path: Path) -> None:
     with pytest.raises(DatasetError, match="fetch_data.py"):
-        fr.scene_files(tmp_path, "train")
+        photo_files(tmp_path, "train", "scenes")
     (tmp_path / "scenes").mkdir()
     names = [f"src__photo{i}.jpg" for i in range(12)]
     for n in names:
         Image.new("RGB", (8, 8)).save(tmp_path / "scenes" / n)
     (tmp_path / "scenes" / "notes.txt").write_text("not a photo")
-    splits = {s: [p.name for p in fr.scene_files(tmp_path, s)] for s in ("train", "val", "test")}
+    splits = {s: [p.name for p in photo_files(tmp_path, s, "scenes")] for s in ("train", "val", "test")}
     assert sorted(sum(splits.values(), [])) == sorted(names)  # every photo in exactly one split
     assert splits == {s: sorted(n for n, t in split_by_source(names).items() if t == s) for s in splits}
-    with pytest.raises(DatasetError, match="no scene photo of split 'nope'"):
-        fr.scene_files(tmp_path, "nope")
+    with pytest.raises(DatasetError, match="no photo of split 'nope'"):
+        photo_files(tmp_path, "nope", "scenes")
 
 
 def _region_mean(prob: np.ndarray, boxes: list[tuple[int, int, int, int]]) -> float:

@@ -166,10 +166,6 @@ class FakeLabeler:
 
 def test_real_categories_on_a_fixture(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _fixture_cache(tmp_path)
-    import pixelnet.data.fetch_real as fetch_real
-
-    if not hasattr(fetch_real, "scene_files"):
-        pytest.skip("scene_files not available")
     labeler = FakeLabeler()
     ds = RealCategories(tmp_path, "train", size=(64, 64), length=8, labeler=labeler)  # type: ignore[arg-type]
     store = tmp_path / "pseudo" / LabelRule().key

@@ -54,7 +54,7 @@ from pathlib import Path
 from PIL import Image
 
 __all__ = ["BACKGROUND_FILES", "CUTOUT_CLASSES", "DEFAULT_CACHE", "DEB_SOURCES", "GEOMETRY_FILES", "PYPI_BACKGROUNDS",
-           "PYPI_SCENES", "SCENE_FILES", "TEACHER_WHEEL", "FetchError", "fetch_real", "read_deb_members", "scene_files"]
+           "PYPI_SCENES", "SCENE_FILES", "TEACHER_WHEEL", "FetchError", "fetch_real", "read_deb_members"]
 
 DEFAULT_CACHE = Path.home() / ".cache" / "pixelnet" / "real"
 """Default cache folder (outside the repository)."""
@@ -580,22 +580,3 @@ def fetch_real(cache: str | Path = DEFAULT_CACHE, *, packages: tuple[str, ...] |
         raise FetchError("nothing could be fetched: " + "; ".join(f"{k}: {v}" for k, v in errors.items()))
     return manifest
 
-
-def scene_files(root: str | Path, split: str) -> list[Path]:
-    """The scene photos ``root/scenes/*`` of ``split``, split by source file as the composites are.
-
-    Raises:
-        DatasetError: no ``scenes/`` folder, or no scene in ``split``.
-    """
-    from pixelnet.data.common import DatasetError
-    from pixelnet.data.composites import split_by_source
-
-    folder = Path(root) / "scenes"
-    if not folder.is_dir():
-        raise DatasetError(f"scene photos not found: {folder} (run train/fetch_data.py --cache {root})")
-    files = [f for f in sorted(folder.iterdir()) if f.suffix.lower() in (".jpg", ".jpeg", ".png")]
-    splits = split_by_source([f.name for f in files])
-    chosen = [f for f in files if splits[f.name] == split]
-    if not chosen:
-        raise DatasetError(f"no scene photo of split {split!r} in {folder} ({len(files)} in all)")
-    return chosen

@@ -29,7 +29,6 @@ import numpy as np
 from PIL import Image
 from torch.utils.data import Dataset
 
-from pixelnet.data.common import DatasetError
 from pixelnet.data.synth_photos import photo_files
 
 __all__ = ["HED_MAP_SIDE", "HEDDistilled", "MixedEdges", "hed_map", "hed_targets"]
@@ -95,14 +94,9 @@ def hed_map(photo: Path, store: Path, run: Callable[[np.ndarray], np.ndarray] | 
 
 
 def _photo(path: Path) -> np.ndarray:
-    try:
-        with Image.open(path) as im:
-            im = im.convert("RGB")
-            im.thumbnail((HED_MAP_SIDE, HED_MAP_SIDE), Image.Resampling.LANCZOS)
-            return np.asarray(im)
-    except OSError as e:
-        raise DatasetError(f"cannot read {path}: {e}") from e
+    from pixelnet.data.pseudo_labels import read_photo  # the same decoding, at HED's side
 
+    return read_photo(path, HED_MAP_SIDE)
 
 class HEDDistilled(Dataset):
     """Augmented crops of real photos with HED-distilled edge labels, generated per index.

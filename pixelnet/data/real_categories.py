@@ -55,12 +55,10 @@ def real_photo_files(root: str | Path, split: str) -> list[Path]:
     Raises:
         DatasetError: no photo at all in the split.
     """
-    from pixelnet.data.fetch_real import scene_files
-
     files: list[Path] = []
-    for find in (scene_files, photo_files):
+    for folder in ("scenes", "backgrounds"):
         try:
-            files += find(root, split)
+            files += photo_files(root, split, folder)
         except DatasetError:
             pass
     if not files:

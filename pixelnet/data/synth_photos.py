@@ -30,20 +30,24 @@ PHOTO_EXTS = (".jpg", ".jpeg", ".png")
 _MAX_SIDE = 384  # texels per photo side kept in memory; a crop covers a whole surface, never more pixels
 
 
-def photo_files(root: str | Path, split: str) -> list[Path]:
-    """The photos ``root/backgrounds/*.{jpg,png}`` of ``split``, by source file (as ``composites``).
+def photo_files(root: str | Path, split: str, folder: str = "backgrounds") -> list[Path]:
+    """The photos ``root/<folder>/*.{jpg,png}`` of ``split``, by source file (as ``composites``).
+
+    Args:
+        folder: ``backgrounds`` (photos without objects) or ``scenes`` (photos that show objects,
+            animals and people), as ``train/fetch_data.py`` writes them.
 
     Raises:
-        DatasetError: no ``backgrounds/`` folder, or no photo in ``split``.
+        DatasetError: no such folder, or no photo in ``split``.
     """
-    folder = Path(root) / "backgrounds"
-    if not folder.is_dir():
-        raise DatasetError(f"photos not found: {folder} (run train/fetch_data.py --cache {root})")
-    files = [f for f in sorted(folder.iterdir()) if f.suffix.lower() in PHOTO_EXTS]
+    where = Path(root) / folder
+    if not where.is_dir():
+        raise DatasetError(f"photos not found: {where} (run train/fetch_data.py --cache {root})")
+    files = [f for f in sorted(where.iterdir()) if f.suffix.lower() in PHOTO_EXTS]
     splits = split_by_source([f.name for f in files])
     chosen = [f for f in files if splits[f.name] == split]
     if not chosen:
-        raise DatasetError(f"no photo of split {split!r} in {folder} ({len(files)} photos in all)")
+        raise DatasetError(f"no photo of split {split!r} in {where} ({len(files)} photos in all)")
     return chosen
 
 
