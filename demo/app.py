@@ -154,8 +154,10 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--threads",
         type=int,
-        default=0,
-        help="torch CPU threads (default: 0, torch's choice; 1 is faster on a busy machine)",
+        default=1,
+        help="torch CPU threads of the model thread (0: torch's choice). 1 by default: beside other jobs on "
+        "2 cores, teach took 2.3x longer at 2 threads, while a quiet machine gained 1.4x at most "
+        "(bench/bench_served.py, docs/demo.md#threads)",
     )
     return p
 
@@ -194,6 +196,8 @@ def index_ground_truth(explorer: Explorer, folder: Path) -> None:
 
 def main(args: argparse.Namespace) -> None:
     logging.basicConfig(level=logging.INFO)
+    if args.threads < 0:
+        raise SystemExit("error: --threads must be 0 (torch's choice) or more")
     if args.threads:
         torch.set_num_threads(args.threads)
     try:

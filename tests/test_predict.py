@@ -6,6 +6,7 @@ and a run killed half-way then re-run must leave the same bytes in the output fo
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -152,3 +153,40 @@ def test_a_run_killed_half_way_leaves_no_partial_file_and_a_rerun_completes_it(
     assert rerun.returncode == 1 and "skipped" in rerun.stdout, rerun.stderr
     assert _snapshot(out) == reference  # no temporary, no missing, no extra file; the same bytes
     assert {n: (out / n).stat().st_mtime_ns for n in kept} == kept  # finished files were not rewritten
+
+
+def _pids_running(marker: str) -> list[int]:
+    """Processes whose command line contains ``marker``."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and marker in (proc / "cmdline").read_bytes().decode(errors="replace"):
+                pids.append(int(proc.name))
+        except OSError:
+            pass
+    return pids
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death signal is Linux only")
+def test_ranks_do_not_outlive_a_killed_torchrun(images: Path, tmp_path: Path) -> None:
+    """torchrun puts each rank in a session of its own: a SIGKILL of torchrun's process group must
+    not leave the ranks running (they would keep writing beside a rerun)."""
+    out = tmp_path / "orphans"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           str(REPO / "train" / "predict.py"), *_args(images, out)]
+    proc = subprocess.Popen(cmd, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    try:
+        t0 = time.time()
+        while len(_pids_running(str(out))) < 3 or not list(out.glob("*.npy")):  # both ranks are predicting
+            assert proc.poll() is None and time.time() - t0 < 120, "the ranks did not start"
+            time.sleep(0.05)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        t0 = time.time()
+        while _pids_running(str(out)) and time.time() - t0 < 30:
+            time.sleep(0.1)
+        assert _pids_running(str(out)) == [], "ranks outlived the killed torchrun"
+    finally:
+        for pid in _pids_running(str(out)):
+            os.kill(pid, signal.SIGKILL)

@@ -5,7 +5,9 @@
     python train/compare_figure.py --model assets/models/seg --model assets/models/seg_objects --out docs/seg.jpg
 
 Rows are the photos (``--examples``, every ``*.jpg``; ``--images`` adds files or glob patterns,
-``--composites N --data-root CACHE`` the first N composites of the test split); the first column
+``--composites N --data-root CACHE`` the first N composites of the test split, ``--test-photos N
+--data-root CACHE`` the first N real photos of the test split, held out from every real-photo
+training); the first column
 is the photo, then each ``--model`` (a model folder of any task, ``hed``, or ``imagenet-dense``)
 drawn as the explorer draws it: segmentation as class colours (a category model's unsure pixels
 as ``other``) with the names of its three largest classes written on them, normals as RGB, edges
@@ -40,7 +42,9 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--images", action="append", default=[], help="more photos: a file or a glob (repeatable)")
     p.add_argument("--composites", type=int, default=0, metavar="N",
                    help="add the first N composites of the test split (needs --data-root)")
-    p.add_argument("--data-root", help="the train/fetch_data.py cache, for --composites")
+    p.add_argument("--test-photos", type=int, default=0, metavar="N",
+                   help="add the first N real photos (scenes, backgrounds) of the test split (needs --data-root)")
+    p.add_argument("--data-root", help="the train/fetch_data.py cache, for --composites and --test-photos")
     p.add_argument("--max-side", type=int, default=320, help="longer side the photos are predicted at")
     p.add_argument("--height", type=int, default=150, help="tile height in the figure (px)")
     p.add_argument("--out", required=True, help="output JPEG")
@@ -86,9 +90,14 @@ def main(args: argparse.Namespace) -> None:
     for spec in args.images:
         found = sorted(glob.glob(spec)) or [spec]
         photos += [(Path(f).name, load_image(f)) for f in found]
+    if (args.composites or args.test_photos) and not args.data_root:
+        raise SystemExit("error: --composites and --test-photos need --data-root")
+    if args.test_photos:
+        from pixelnet.data.real_categories import real_photo_files
+
+        found = real_photo_files(Path(args.data_root).expanduser(), "test")[: args.test_photos]
+        photos += [(f.name, load_image(f)) for f in found]
     if args.composites:
-        if not args.data_root:
-            raise SystemExit("error: --composites needs --data-root")
         from pixelnet.data.composites import Composites
 
         test = Composites(Path(args.data_root).expanduser(), "test", size=(256, 256))

@@ -8,7 +8,10 @@ code calls them unconditionally. Only rank 0 writes files.
 
 from __future__ import annotations
 
+import ctypes
 import os
+import signal
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -20,8 +23,11 @@ import torch.distributed as dist
 from ..device import pick_device
 
 __all__ = [
-    "DistContext", "all_gather_objects", "all_reduce_sum", "barrier", "cleanup", "init_distributed", "shard",
+    "DistContext", "all_gather_objects", "all_reduce_sum", "barrier", "cleanup", "die_with_parent",
+    "init_distributed", "shard",
 ]
+
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 T = TypeVar("T")
 
@@ -67,6 +73,7 @@ def init_distributed(device: str = "auto") -> DistContext:
     local = int(os.environ.get("LOCAL_RANK", "0"))
     dev = pick_device(device)
     if world > 1:
+        die_with_parent()
         if dev.type == "cuda":
             dev = torch.device("cuda", local)
             torch.cuda.set_device(dev)
@@ -77,6 +84,30 @@ def init_distributed(device: str = "auto") -> DistContext:
             dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo",
                                     timeout=timedelta(minutes=60))
     return DistContext(rank=rank, world_size=world, local_rank=local, device=dev)
+
+
+def die_with_parent(sig: int = signal.SIGTERM) -> bool:
+    """Ask Linux to send ``sig`` to this process when its parent (``torchrun``) dies.
+
+    ``torchrun`` starts each rank in a session of its own, so a ``kill -9`` of ``torchrun`` (or
+    of its process group) leaves the ranks running as orphans: they keep writing while a rerun
+    starts. With this, they get ``sig`` (SIGTERM: a training run saves its checkpoint, a batch
+    prediction leaves only complete files). If the parent is already gone, ``sig`` is sent now.
+
+    Returns:
+        True where it is in force (Linux), False elsewhere (a no-op).
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0) != 0:
+            return False
+    except (OSError, AttributeError):
+        return False
+    if os.getppid() == 1:  # orphaned before the call: the parent's death was missed
+        os.kill(os.getpid(), sig)
+    return True
 
 
 def shard(items: Sequence[T], ctx: DistContext) -> list[T]:
