@@ -20,9 +20,11 @@ from pixelnet.data.pseudo_labels import (
     PSEUDO_CLASSES,
     LabelRule,
     cached_labels,
+    cached_probs,
     category_class_map,
     combine_person,
     pseudo_labels,
+    sample_labels,
 )
 from pixelnet.data.real_categories import RealCategories
 from pixelnet.metrics.seg_boundaries import SegBoundaryMeter, label_boundaries
@@ -160,6 +162,16 @@ class FakeLabeler:
         out[:, : rgb.shape[1] // 2] = PSEUDO_CLASSES.index("dog")
         return out
 
+    def probs(self, rgb: np.ndarray) -> np.ndarray:
+        """Soft: the left half 70 % dog / 30 % cat, the right half landscape."""
+        self.photos += 1
+        out = np.zeros((len(PSEUDO_CLASSES), *rgb.shape[:2]), np.float32)
+        half = rgb.shape[1] // 2
+        out[PSEUDO_CLASSES.index("dog"), :, :half] = 0.7
+        out[PSEUDO_CLASSES.index("cat"), :, :half] = 0.3
+        out[PSEUDO_CLASSES.index("landscape"), :, half:] = 1.0
+        return out
+
     def cutout_category(self, rgba: np.ndarray, allowed: list[int]) -> int:
         return allowed[0]
 
@@ -188,3 +200,31 @@ def test_real_categories_on_a_fixture(tmp_path: Path, monkeypatch: pytest.Monkey
     RealCategories(tmp_path, "train", size=(64, 64), length=8, labeler=None)
     with pytest.raises(ValueError, match="split"):
         RealCategories(tmp_path, "nope")
+
+
+def test_sampled_labels_follow_the_probabilities() -> None:
+    probs = np.zeros((3, 200, 200), np.float32)
+    probs[0], probs[2] = 0.25, 0.75  # class 1 never
+    labels = sample_labels(probs, np.random.default_rng(0))
+    assert labels.dtype == np.int64 and set(np.unique(labels)) == {0, 2}
+    assert abs((labels == 0).mean() - 0.25) < 0.01
+    assert not (sample_labels(probs, np.random.default_rng(1)) == labels).all()  # a new draw per rng
+
+
+def test_soft_real_categories_store_probabilities_and_draw_labels(tmp_path: Path) -> None:
+    _fixture_cache(tmp_path)
+    labeler = FakeLabeler()
+    rule = LabelRule(soft=True)
+    assert rule.key != LabelRule().key
+    ds = RealCategories(tmp_path, "train", size=(64, 64), length=8, labeler=labeler, rule=rule)  # type: ignore[arg-type]
+    store = tmp_path / "pseudo" / rule.key
+    stored = sorted(store.glob("*.npz"))
+    assert labeler.photos == len(stored) > 0 and not list(store.glob("*.png"))
+    probs = cached_probs(tmp_path / "scenes" / f"{stored[0].stem}.jpg", store, None)
+    np.testing.assert_allclose(probs.sum(0), 1.0, atol=1e-5)
+    dog, cat, land = (PSEUDO_CLASSES.index(c) for c in ("dog", "cat", "landscape"))
+    seen = np.concatenate([ds[i]["seg"].ravel() for i in range(0, 8, 2)])  # scenes
+    assert set(np.unique(seen)) <= {dog, cat, land, 255} and {dog, cat} <= set(np.unique(seen))
+    assert 1.5 < (seen == dog).sum() / (seen == cat).sum() < 3.5  # 0.7 : 0.3
+    assert (ds[0]["seg"] == RealCategories(tmp_path, "train", size=(64, 64), length=8, labeler=None,
+                                           rule=rule)[0]["seg"]).all()  # cached, and a pure function of the index

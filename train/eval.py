@@ -53,7 +53,8 @@ from pixelnet.reference import REFERENCE_MODELS, load_model_or_reference
 
 DATASETS = ("synth", "synth-real", "bsds500", "hed-bsds", "nyuv2", "pascal-context", "voc2012", "sbd", "voc-aug",
             "middlebury-motorcycle", "middlebury-aloe", "composites", "composites-close", "hed-distill",
-            "synth-real+hed-distill", "real-categories")
+            "synth-real+hed-distill", "real-categories",
+            "real-categories-soft")
 
 
 def floats(text: str) -> list[float]:

@@ -16,7 +16,7 @@ backgrounds. Its inputs come from packages that can be had offline on a Debian m
 
 Each ``.deb`` is fetched with ``apt-get download`` (or taken from ``CACHE/debs`` if it is
 already there, e.g. downloaded by hand) and unpacked by a small ``ar`` + ``tar`` reader, so
-``dpkg`` is not needed. The cache then holds::
+``dpkg`` is not needed (:mod:`pixelnet.data.debs`). The cache then holds::
 
     CACHE/debs/<package>_<version>_all.deb
     CACHE/extracted/<package>/usr/...            the members we read (images, copyright)
@@ -39,19 +39,19 @@ from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
-import io
 import json
 import re
 import shutil
 import subprocess
 import sys
-import tarfile
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image
+
+from pixelnet.data.debs import FetchError, deb_version, find_deb, read_deb_members
 
 __all__ = ["BACKGROUND_FILES", "CUTOUT_CLASSES", "DEFAULT_CACHE", "DEB_SOURCES", "GEOMETRY_FILES", "PYPI_BACKGROUNDS",
            "PYPI_SCENES", "SCENE_FILES", "TEACHER_WHEEL", "FetchError", "fetch_real", "read_deb_members"]
@@ -166,90 +166,6 @@ DEB_SOURCES: dict[str, DebSource] = {
     **{p: DebSource(p, "backgrounds", d) for p, d in _WALLPAPER_DIRS.items()},
 }
 """The Debian packages fetched, by name."""
-
-NO_APT = ("apt-get is not available here. Download the .deb files by hand (e.g. from "
-          "https://packages.debian.org/bookworm/all/<package>/download) into {debs} and run this again; "
-          "or run this on a Debian/Ubuntu machine and copy the cache folder, then point --data-root at it.")
-
-
-class FetchError(RuntimeError):
-    """A source could not be fetched or unpacked (the message says what to do)."""
-
-
-def _ar_members(data: bytes) -> Iterator[tuple[str, bytes]]:
-    """Members of an ``ar`` archive (the container of a ``.deb``)."""
-    if not data.startswith(b"!<arch>\n"):
-        raise FetchError("not a .deb (ar) archive")
-    pos = 8
-    while pos + 60 <= len(data):
-        header = data[pos:pos + 60]
-        name = header[:16].decode().strip().rstrip("/")
-        size = int(header[48:58].decode().strip())
-        pos += 60
-        yield name, data[pos:pos + size]
-        pos += size + (size % 2)
-
-
-def read_deb_members(deb: Path, out: Path, keep: Callable[[str], bool]) -> list[str]:
-    """Unpack the members of a ``.deb``'s ``data.tar.*`` that ``keep`` accepts.
-
-    Args:
-        deb: the package file.
-        out: folder to unpack into (paths keep their ``usr/...`` layout).
-        keep: predicate on a member's path without the leading ``./``.
-
-    Returns:
-        the unpacked paths, relative to ``out``.
-
-    Raises:
-        FetchError: not a ``.deb``, or a compression Python cannot read (zstd).
-    """
-    for name, payload in _ar_members(deb.read_bytes()):
-        if not name.startswith("data.tar"):
-            continue
-        if name.endswith(".zst"):
-            raise FetchError(f"{deb.name} is zstd-compressed; unpack it with `dpkg -x {deb} {out}`")
-        written = []
-        with tarfile.open(fileobj=io.BytesIO(payload), mode="r:*") as tar:
-            for m in tar:
-                path = m.name.removeprefix("./")
-                if not (m.isfile() or m.issym() or m.islnk()) or ".." in Path(path).parts or not keep(path):
-                    continue
-                src = tar.extractfile(m)  # follows links inside the archive
-                if src is None:
-                    continue
-                dest = out / path
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                with src, open(dest, "wb") as dst:
-                    shutil.copyfileobj(src, dst)
-                written.append(path)
-        return written
-    raise FetchError(f"{deb.name} has no data.tar member")
-
-
-def _find_deb(debs: Path, package: str, *, download: bool, log: Callable[[str], None]) -> Path:
-    found = sorted(debs.glob(f"{package}_*.deb"))
-    if found:
-        return found[-1]
-    if not download:
-        raise FetchError(f"no {package}_*.deb in {debs}")
-    if shutil.which("apt-get") is None:
-        raise FetchError(NO_APT.format(debs=debs))
-    debs.mkdir(parents=True, exist_ok=True)
-    log(f"apt-get download {package}")
-    r = subprocess.run(["apt-get", "download", package], cwd=debs, capture_output=True, text=True)
-    found = sorted(debs.glob(f"{package}_*.deb"))
-    if r.returncode != 0 or not found:
-        msg = (r.stderr or r.stdout).strip().splitlines()
-        raise FetchError(f"apt-get download {package} failed ({msg[-1] if msg else r.returncode}); try "
-                         f"`apt-get update` first, or put the .deb in {debs} by hand")
-    return found[-1]
-
-
-def _deb_version(deb: Path) -> str:
-    parts = deb.stem.split("_")
-    return parts[1].replace("%3a", ":") if len(parts) >= 2 else "?"
-
 
 def _safe(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_")
@@ -390,14 +306,14 @@ def _remove_files(entry: dict | None, cache: Path) -> None:
 
 
 def _fetch_deb(source: DebSource, cache: Path, *, download: bool, log: Callable[[str], None]) -> dict:
-    deb = _find_deb(cache / "debs", source.package, download=download, log=log)
+    deb = find_deb(cache / "debs", source.package, download=download, log=log)
     ext = cache / "extracted" / source.package
     if ext.exists():
         shutil.rmtree(ext)
     log(f"unpacking {deb.name}")
     members = read_deb_members(deb, ext, _keep_for(source))
     copyright_files = [m for m in members if m.endswith("/copyright")]
-    entry: dict = {"kind": "deb", "package": source.package, "version": _deb_version(deb), "deb": deb.name,
+    entry: dict = {"kind": "deb", "package": source.package, "version": deb_version(deb), "deb": deb.name,
                    "role": source.role, "selection": _selection(source.package)}
     if copyright_files:
         lic = cache / "licences" / f"{source.package}.txt"
@@ -542,7 +458,7 @@ def fetch_real(cache: str | Path = DEFAULT_CACHE, *, packages: tuple[str, ...] |
         if name not in DEB_SOURCES:
             raise ValueError(f"unknown package {name!r}; expected one of {tuple(DEB_SOURCES)}")
         debs = sorted((cache / "debs").glob(f"{name}_*.deb"))
-        have = _deb_version(debs[-1]) if debs else None
+        have = deb_version(debs[-1]) if debs else None
         if not force and have is not None and _complete(name, sources.get(name), cache, have):
             log(f"{name}: already fetched")
             continue

@@ -40,8 +40,9 @@ from PIL import Image
 from pixelnet.data.common import DatasetError
 from pixelnet.data.imagenet_categories import CATEGORIES
 
-__all__ = ["CLOTHING_GATE", "COMPOSITE_CLASS", "LABEL_SIDE", "NOT_PERSON", "PERSON", "PSEUDO_CLASSES", "LabelRule",
-           "PseudoLabeler", "cached_labels", "category_class_map", "combine_person", "pseudo_labels", "read_photo"]
+__all__ = ["CLOTHING_GATE", "COMPOSITE_CLASS", "LABEL_SIDE", "NOT_PERSON", "PERSON", "PROB_STRIDE", "PSEUDO_CLASSES",
+           "LabelRule", "PseudoLabeler", "cached_labels", "cached_probs", "category_class_map", "combine_person",
+           "pseudo_labels", "read_photo", "sample_labels"]
 
 PERSON = "person"
 PSEUDO_CLASSES: tuple[str, ...] = (*CATEGORIES, PERSON)
@@ -100,6 +101,9 @@ class LabelRule:
         person_high: from here a pixel is ``person``.
         band: half-width in pixels (at :data:`LABEL_SIDE`) of the ignored band along category boundaries.
         scales: the dense teacher's test scales.
+        soft: train on the teachers' probabilities instead (stored, see :func:`cached_probs`): each
+            sample draws every pixel's label from them (:func:`sample_labels`), so the expected
+            cross-entropy is the soft-target one; the confidence rule and the band are not applied.
     """
 
     confidence: float = 0.35
@@ -107,12 +111,15 @@ class LabelRule:
     person_high: float = 0.6
     band: int = 12
     scales: tuple[float, ...] = (0.5, 1.0, 1.5)
+    soft: bool = False
 
     @property
     def key(self) -> str:
         """A folder name that changes with the rule."""
-        return (f"c{self.confidence:g}-p{self.person_low:g}-{self.person_high:g}-b{self.band}-s"
-                + "_".join(f"{s:g}" for s in self.scales))
+        scales = "_".join(f"{s:g}" for s in self.scales)
+        if self.soft:
+            return f"soft-s{scales}"
+        return f"c{self.confidence:g}-p{self.person_low:g}-{self.person_high:g}-b{self.band}-s{scales}"
 
 
 NOT_PERSON: tuple[str, ...] = ("dog", "cat", "bird", "sea life", "reptile", "insect", "mammal", "vehicle",
@@ -279,6 +286,50 @@ def cached_labels(photo: Path, store: Path, labeler: Callable[[np.ndarray], np.n
     Image.fromarray(labels).save(tmp)
     tmp.replace(path)
     return labels
+
+
+PROB_STRIDE = 4
+"""Soft targets are stored at 1/4 of :data:`LABEL_SIDE` (the dense teacher's cells are 32 px)."""
+
+
+def cached_probs(photo: Path, store: Path, teacher: Callable[[np.ndarray], np.ndarray] | None) -> np.ndarray:
+    """The teachers' probabilities of ``photo`` (at :data:`LABEL_SIDE`, stored every
+    :data:`PROB_STRIDE` px as uint8 in ``store/<photo stem>.npz``), computed once.
+
+    Args:
+        photo: an RGB photo file.
+        store: the rule's folder.
+        teacher: RGB -> ``(K + 1, H, W)`` probabilities; needed only when none are stored yet.
+
+    Returns:
+        float32 ``(K + 1, h, w)``, each pixel's probabilities summing to 1 (up to rounding).
+
+    Raises:
+        DatasetError: nothing stored and no teacher given.
+    """
+    path = store / f"{photo.stem}.npz"
+    if not path.is_file():
+        if teacher is None:
+            raise DatasetError(f"no soft pseudo-labels for {photo.name} in {store}")
+        probs = teacher(read_photo(photo))[:, PROB_STRIDE // 2 :: PROB_STRIDE, PROB_STRIDE // 2 :: PROB_STRIDE]
+        store.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp.npz")
+        np.savez_compressed(tmp, probs=np.round(np.clip(probs, 0, 1) * 255).astype(np.uint8))
+        tmp.replace(path)
+    with np.load(path) as f:
+        q = f["probs"].astype(np.float32)
+    return q / np.maximum(q.sum(0, keepdims=True), 1e-6)
+
+
+def sample_labels(probs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One label per pixel drawn from ``(K, H, W)`` probabilities: int64 ``(H, W)``.
+
+    The cross-entropy of labels drawn this way is, in expectation, the cross-entropy against the
+    probabilities themselves (soft targets), with no change to the training loop or the samplers.
+    """
+    cdf = np.cumsum(probs, axis=0)
+    u = rng.random(probs.shape[1:], dtype=np.float32) * cdf[-1]
+    return np.minimum((cdf < u[None]).sum(0), probs.shape[0] - 1).astype(np.int64)
 
 
 def write_rule(store: Path, rule: LabelRule) -> None:

@@ -36,7 +36,9 @@ from pixelnet.data.pseudo_labels import (
     LabelRule,
     PseudoLabeler,
     cached_labels,
+    cached_probs,
     read_photo,
+    sample_labels,
     write_rule,
 )
 from pixelnet.data.synth_photos import photo_files
@@ -109,7 +111,11 @@ class RealCategories(Dataset):
         self.files = real_photo_files(self.root, split)
         backgrounds = [f for f in self.composites.backgrounds if f not in self.files]
         self._photos = [read_photo(f) for f in self.files]
-        self._labels = {f: cached_labels(f, store, self._teacher) for f in self.files + backgrounds}
+        self.soft = rule.soft
+        if rule.soft:  # probabilities, a label drawn per pixel and sample
+            self._probs = {f: cached_probs(f, store, self._teacher_probs) for f in self.files + backgrounds}
+        else:
+            self._labels = {f: cached_labels(f, store, self._teacher) for f in self.files + backgrounds}
         self._cutout_category = self._cutout_categories(store)
         write_rule(store, rule)
 
@@ -117,6 +123,26 @@ class RealCategories(Dataset):
         if self._labeler is None:
             self._labeler = PseudoLabeler(cache=self.root)
         return self._labeler(rgb)
+
+    def _teacher_probs(self, rgb: np.ndarray) -> np.ndarray:
+        if self._labeler is None:
+            self._labeler = PseudoLabeler(cache=self.root)
+        return self._labeler.probs(rgb)
+
+    def _crop_seg(self, file: Path, crop: BackgroundCrop, rng: np.random.Generator) -> np.ndarray:
+        """int64 labels of the part of ``file`` that ``crop`` shows, at the sample's size: the stored
+        hard labels, or (soft) labels drawn from the stored probabilities."""
+        if not self.soft:
+            return _crop_labels(self._labels[file], crop, self.size).astype(np.int64)
+        probs = self._probs[file]
+        _, ph, pw = probs.shape
+        x0, y0, x1, y1 = crop.box
+        box = (x0 * pw, y0 * ph, x1 * pw, y1 * ph)
+        h, w = self.size
+        up = np.stack([np.asarray(Image.fromarray(c, "F").resize((w, h), Image.Resampling.BILINEAR, box=box))
+                       for c in probs])
+        seg = sample_labels(up, rng)
+        return seg[:, ::-1] if crop.flipped else seg
 
     def _cutout_categories(self, store: Path) -> dict[str, int]:
         """Cut-out file name -> category index (computed once, kept in ``cutouts.json``)."""
@@ -157,7 +183,7 @@ class RealCategories(Dataset):
     def _scene(self, index: int) -> dict[str, np.ndarray | str]:
         rng = np.random.default_rng((self.seed, _SPLIT_STREAM[self.split], index))
         k = int(rng.integers(len(self.files)))
-        photo, labels = self._photos[k], self._labels[self.files[k]]
+        photo = self._photos[k]
         h, w = self.size
         ph, pw = photo.shape[:2]
         scale = min(pw / w, ph / h) * rng.uniform(0.4, 1.0)  # a crop of aspect w:h
@@ -168,7 +194,7 @@ class RealCategories(Dataset):
         image = np.asarray(Image.fromarray(photo).resize((w, h), Image.Resampling.BILINEAR,
                                                          box=(box[0] * pw, box[1] * ph, box[2] * pw, box[3] * ph)),
                            dtype=np.float32) / 255.0
-        seg = _crop_labels(labels, BackgroundCrop(self.files[k], box, False), self.size)
+        seg = self._crop_seg(self.files[k], BackgroundCrop(self.files[k], box, False), rng)
         if flipped:
             image, seg = image[:, ::-1], seg[:, ::-1]
         if self.jitter:
@@ -181,7 +207,7 @@ class RealCategories(Dataset):
 
     def _composite(self, index: int) -> dict[str, np.ndarray | str]:
         sample, pastes, crop = self.composites.compose_on(index % len(self.composites))
-        seg = _crop_labels(self._labels[crop.file], crop, self.size).astype(np.int64)
+        seg = self._crop_seg(crop.file, crop, np.random.default_rng((self.seed, _SPLIT_STREAM[self.split], index, 1)))
         seg[(seg != _IGNORE) & np.isin(seg, self._object_classes())] = _IGNORE
         for p in pastes:
             seg[p.mask] = self._cutout_category[p.file]

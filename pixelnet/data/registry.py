@@ -44,6 +44,7 @@ DATASET_TASKS: dict[str, tuple[str, ...]] = {
     "hed-distill": ("edges",),
     "synth-real+hed-distill": ("edges",),
     "real-categories": ("seg",),
+    "real-categories-soft": ("seg",),
 }
 """Tasks each dataset has labels for."""
 
@@ -70,6 +71,7 @@ _CLASSES: dict[str, tuple[str, ...] | None] = {
     "hed-distill": None,
     "synth-real+hed-distill": None,
     "real-categories": None,  # the category table's names and person, read on first use
+    "real-categories-soft": None,
 }
 
 _HED_LISTS = {"train": "train_pair.lst", "test": "test.lst"}
@@ -126,6 +128,14 @@ def _real_categories(root: str | Path, split: str, **kw: Any) -> Dataset:
     return RealCategories(root, split, **kw)
 
 
+def _real_categories_soft(root: str | Path, split: str, **kw: Any) -> Dataset:
+    """The same photos with soft targets: labels drawn from the teachers' probabilities per sample."""
+    from pixelnet.data.pseudo_labels import LabelRule
+    from pixelnet.data.real_categories import RealCategories
+
+    return RealCategories(root, split, rule=LabelRule(soft=True), **kw)
+
+
 _BUILDERS: dict[str, Callable[..., Dataset]] = {
     "synth": _synth,
     "synth-real": _synth_real,
@@ -143,6 +153,7 @@ _BUILDERS: dict[str, Callable[..., Dataset]] = {
     "hed-distill": HEDDistilled,
     "synth-real+hed-distill": _synth_real_hed,
     "real-categories": _real_categories,
+    "real-categories-soft": _real_categories_soft,
 }
 
 
@@ -188,7 +199,7 @@ def dataset_classes(name: str, root: str | Path | None = None) -> tuple[str, ...
         if root is None:
             raise ValueError("the composites classes are read from its root folder (--data-root)")
         return composite_classes(Path(root).expanduser())
-    if name == "real-categories":
+    if name in ("real-categories", "real-categories-soft"):
         from pixelnet.data.pseudo_labels import PSEUDO_CLASSES
 
         return PSEUDO_CLASSES
