@@ -223,6 +223,8 @@ def test_soft_real_categories_store_probabilities_and_draw_labels(tmp_path: Path
     probs = cached_probs(tmp_path / "scenes" / f"{stored[0].stem}.jpg", store, None)
     np.testing.assert_allclose(probs.sum(0), 1.0, atol=1e-5)
     dog, cat, land = (PSEUDO_CLASSES.index(c) for c in ("dog", "cat", "landscape"))
+    for i in range(8):  # every sample, flipped crops included, is a plain array a tensor can wrap
+        assert ds[i]["seg"].flags.c_contiguous and ds[i]["seg"].dtype == np.int64
     seen = np.concatenate([ds[i]["seg"].ravel() for i in range(0, 8, 2)])  # scenes
     assert set(np.unique(seen)) <= {dog, cat, land, 255} and {dog, cat} <= set(np.unique(seen))
     assert 1.5 < (seen == dog).sum() / (seen == cat).sum() < 3.5  # 0.7 : 0.3

@@ -142,7 +142,7 @@ class RealCategories(Dataset):
         up = np.stack([np.asarray(Image.fromarray(c, "F").resize((w, h), Image.Resampling.BILINEAR, box=box))
                        for c in probs])
         seg = sample_labels(up, rng)
-        return seg[:, ::-1] if crop.flipped else seg
+        return np.ascontiguousarray(seg[:, ::-1]) if crop.flipped else seg
 
     def _cutout_categories(self, store: Path) -> dict[str, int]:
         """Cut-out file name -> category index (computed once, kept in ``cutouts.json``)."""
