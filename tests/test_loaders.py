@@ -260,3 +260,12 @@ def test_open_dataset_passes_normal_signs_to_nyuv2_only(nyu_root: Path) -> None:
         open_dataset("nyuv2", task="normals", split="train", root=nyu_root, normal_signs=[1, 2, 1])
     with pytest.raises(UsageError, match="nyuv2 only"):
         open_dataset("synth", task="normals", split="val", length=1, synth_size=(32, 32), normal_signs=[1, 1, 1])
+
+
+def test_open_dataset_reads_a_home_relative_root(nyu_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Models record their data root as ``~/...`` (no machine paths): prior_correct and eval reopen it."""
+    from pixelnet.engine.datasets import open_dataset
+
+    monkeypatch.setenv("HOME", str(nyu_root.parent))
+    ds = open_dataset("nyuv2", task="normals", split="train", root=f"~/{nyu_root.name}")
+    assert ds[0]["normals"].shape[-1] == 3

@@ -54,7 +54,8 @@ def open_dataset(name: str, *, task: str, split: str, root: str | Path | None = 
         name: dataset name (``synth``, ``bsds500``, ...).
         task: the task it is used for.
         split: split name.
-        root: dataset folder (not used by ``synth``).
+        root: dataset folder (not used by ``synth``); a leading ``~`` is the user's home, as
+            models record their data root (``~/.cache/...``).
         purpose: ``"train"`` or ``"eval"`` (selects :data:`REQUIRED_KEYS`).
         synth_size: SynthScenes (``synth``, ``synth-real``) and composites image size ``(H, W)``.
         length: SynthScenes number of scenes (None: the rest of the split).
@@ -64,6 +65,8 @@ def open_dataset(name: str, *, task: str, split: str, root: str | Path | None = 
     Raises:
         UsageError: anything that makes the dataset unusable, in one line.
     """
+    if root is not None:
+        root = Path(root).expanduser()
     tasks = getattr(pdata, "DATASET_TASKS", {}).get(name)
     if tasks is not None and task not in tasks:
         raise UsageError(f"dataset {name!r} has no {task!r} labels (it has {list(tasks)})")
