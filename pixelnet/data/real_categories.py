@@ -119,15 +119,17 @@ class RealCategories(Dataset):
         self._cutout_category = self._cutout_categories(store)
         write_rule(store, rule)
 
-    def _teacher(self, rgb: np.ndarray) -> np.ndarray:
+    def _teachers(self) -> PseudoLabeler:
+        """The teachers, loaded on first need only (cached labels need none)."""
         if self._labeler is None:
             self._labeler = PseudoLabeler(cache=self.root)
-        return self._labeler(rgb)
+        return self._labeler
+
+    def _teacher(self, rgb: np.ndarray) -> np.ndarray:
+        return self._teachers()(rgb)
 
     def _teacher_probs(self, rgb: np.ndarray) -> np.ndarray:
-        if self._labeler is None:
-            self._labeler = PseudoLabeler(cache=self.root)
-        return self._labeler.probs(rgb)
+        return self._teachers().probs(rgb)
 
     def _crop_seg(self, file: Path, crop: BackgroundCrop, rng: np.random.Generator) -> np.ndarray:
         """int64 labels of the part of ``file`` that ``crop`` shows, at the sample's size: the stored
@@ -157,11 +159,9 @@ class RealCategories(Dataset):
                 raise DatasetError(f"no category belongs to the composites class {cls!r}")
             for f in files:
                 if f.name not in known:
-                    if self._labeler is None:
-                        self._labeler = PseudoLabeler(cache=self.root)
                     with Image.open(f) as im:
                         rgba = np.asarray(im.convert("RGBA"))
-                    known[f.name] = PSEUDO_CLASSES[self._labeler.cutout_category(rgba, allowed)]
+                    known[f.name] = PSEUDO_CLASSES[self._teachers().cutout_category(rgba, allowed)]
                     changed = True
                 out[f.name] = PSEUDO_CLASSES.index(known[f.name])
         if changed:
