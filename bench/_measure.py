@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import resource
 import statistics
 import subprocess
@@ -24,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
+from pixelnet.machine import load_avg, machine_info
 
 __all__ = [
     "MIN_REPEATS", "MemoryMeter", "load_avg", "machine_info", "matmul_peak_gflops", "median_time", "rss_mb",
@@ -117,14 +118,6 @@ def spread(values: Sequence[float]) -> dict[str, float]:
     return {"median": statistics.median(values), "min": min(values), "max": max(values), "n": len(values)}
 
 
-def load_avg() -> list[float]:
-    """The machine's 1, 5 and 15 minute load averages (empty where unavailable)."""
-    try:
-        return [round(x, 2) for x in os.getloadavg()]
-    except OSError:
-        return []
-
-
 def matmul_peak_gflops(n: int = 2048, reps: int = 5, dtype: torch.dtype = torch.float32) -> float:
     """This machine's achievable fp32 matmul rate: best of ``reps`` ``(n, n) @ (n, n)`` in GFLOP/s."""
     a = torch.randn(n, n, dtype=dtype)
@@ -136,27 +129,6 @@ def matmul_peak_gflops(n: int = 2048, reps: int = 5, dtype: torch.dtype = torch.
         a @ b
         best = min(best, time.perf_counter() - t)
     return 2 * n**3 / best / 1e9
-
-
-def machine_info() -> dict[str, Any]:
-    """Torch version, threads, CPU model and load: recorded in every benchmark JSON."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    try:
-        load = [round(x, 2) for x in os.getloadavg()]
-    except OSError:
-        load = []
-    return {
-        "torch": torch.__version__, "threads": torch.get_num_threads(), "cpu": cpu,
-        "cpu_count": os.cpu_count(), "load_avg_1_5_15": load, "python": platform.python_version(),
-        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-    }
 
 
 def run_isolated(script: str | Path, payload: dict[str, Any], *, timeout: float | None = None) -> dict[str, Any]:

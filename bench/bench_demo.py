@@ -32,7 +32,7 @@ from PIL import Image  # noqa: E402
 
 from bench._measure import ROOT, write_json  # noqa: E402
 from demo.app import ExplorerApp, build_explorer  # noqa: E402
-from pixelnet.engine.cli import HelpFormatter  # noqa: E402
+from pixelnet.engine import HelpFormatter  # noqa: E402
 
 
 def get_args_parser() -> argparse.ArgumentParser:

@@ -40,7 +40,7 @@ from PIL import Image  # noqa: E402
 
 from bench._measure import ROOT, MemoryMeter, machine_info, run_isolated, write_json  # noqa: E402
 from pixelnet import Predictor, load_models  # noqa: E402
-from pixelnet.engine.cli import HelpFormatter  # noqa: E402
+from pixelnet.engine import HelpFormatter  # noqa: E402
 from pixelnet.features import (  # noqa: E402
     SPACES,
     DenseHypercolumns,

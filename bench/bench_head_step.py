@@ -33,8 +33,10 @@ import torch.nn.functional as F  # noqa: E402
 
 from bench._measure import MIN_REPEATS, load_avg, machine_info, median_time, run_isolated, spread, write_json  # noqa: E402
 from pixelnet import ModelConfig, build_model  # noqa: E402
-from pixelnet.engine.cli import HelpFormatter  # noqa: E402
-from pixelnet.engine.config import parse_args  # noqa: E402
+from pixelnet.engine import (
+    HelpFormatter,  # noqa: E402
+    parse_args,  # noqa: E402
+)
 from pixelnet.hypercolumn import sample_hypercolumns  # noqa: E402
 
 MODES = ("per_tap", "hypercolumn")

@@ -50,7 +50,7 @@ from bench._measure import (  # noqa: E402
 from pixelnet import BACKBONES, TASKS, ModelConfig, PixelNet, build_backbone, build_model  # noqa: E402
 from pixelnet.data import SYNTH_CLASSES  # noqa: E402
 from pixelnet.dense import first_layer_macs  # noqa: E402
-from pixelnet.engine.cli import HelpFormatter  # noqa: E402
+from pixelnet.engine import HelpFormatter  # noqa: E402
 from pixelnet.heads import MLPHead  # noqa: E402
 from pixelnet.predictor import Predictor  # noqa: E402
 

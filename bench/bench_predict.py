@@ -33,7 +33,7 @@ import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from bench._measure import ROOT, load_avg, machine_info, write_json  # noqa: E402
-from pixelnet.engine.cli import HelpFormatter  # noqa: E402
+from pixelnet.engine import HelpFormatter  # noqa: E402
 
 MODES = ("1x1", "1x2", "2x1")
 """``PROCESSESxTHREADS``."""

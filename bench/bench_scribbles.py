@@ -1,7 +1,7 @@
 """Benchmark teaching by strokes: PixelNet head on frozen EfficientNet-Lite0 taps vs scikit-image's
 trainable segmentation (random forest on ``multiscale_basic_features``), same strokes, same images.
 
-Simulated strokes (:func:`pixelnet.data.scribbles.simulate_scribbles`) on SynthScenes test scenes at
+Simulated strokes (:func:`pixelnet.teach.simulate.simulate_scribbles`) on SynthScenes test scenes at
 labelled fractions 0.1 %, 0.5 % and 2 %; mIoU over the classes of each image, and the update time
 from "train" to the full-resolution prediction with features cached (both methods).
 
@@ -21,13 +21,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pixelnet.data.scribbles import simulate_scribbles
-from pixelnet.data.synthscenes import SYNTH_SPLITS, render_scene
-from pixelnet.engine.cli import HelpFormatter
-from pixelnet.engine.scribbles import fit_scribbles, predict_seg
+from pixelnet.engine import HelpFormatter
 from pixelnet.io import load_model
 from pixelnet.metrics import SegMeter
 from pixelnet.predictor import Predictor
+from pixelnet.synth import SYNTH_SPLITS, render_scene
+from pixelnet.teach import fit_scribbles, predict_seg, simulate_scribbles
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _measure import machine_info, write_json  # noqa: E402

@@ -35,7 +35,7 @@ import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from bench._measure import ROOT, load_avg, machine_info, write_json  # noqa: E402
-from pixelnet.engine.cli import HelpFormatter, comma_ints  # noqa: E402
+from pixelnet.engine import HelpFormatter, comma_ints  # noqa: E402
 from pixelnet.outputs import label_png_bytes  # noqa: E402
 
 ENDPOINTS = ("predict", "teach")

@@ -18,9 +18,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from pixelnet.data.synth_gallery import gallery, save_example
-from pixelnet.data.synthscenes import SYNTH_CLASSES, SYNTH_SPLITS, render_scene
-from pixelnet.engine.cli import HelpFormatter
+from pixelnet.engine import HelpFormatter
+from pixelnet.synth import SYNTH_CLASSES, SYNTH_SPLITS, gallery, render_scene, save_example
 
 GALLERY_SEEDS = (2_000_001, 2_000_004, 2_000_007, 2_000_012)  # from the test split
 EXAMPLE_SEEDS = (2_000_002, 2_000_005, 2_000_009)

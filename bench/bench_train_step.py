@@ -45,8 +45,10 @@ from bench._measure import (  # noqa: E402
     write_json,
 )
 from pixelnet import ModelConfig, PixelNet, build_model  # noqa: E402
-from pixelnet.engine.cli import HelpFormatter  # noqa: E402
-from pixelnet.engine.config import parse_args  # noqa: E402
+from pixelnet.engine import (
+    HelpFormatter,  # noqa: E402
+    parse_args,  # noqa: E402
+)
 
 MODES = ("sampled", "dense")
 HEADS = ("mlp", "linear")

@@ -7,12 +7,19 @@ Public API, by part of the method:
 - heads and models: :func:`build_head`, :class:`ModelConfig`, :func:`build_model`, :class:`PixelNet`
 - model files: :func:`save_model`, :func:`load_model`, :func:`load_models`
 - inference: :class:`Predictor`; attribution in :mod:`pixelnet.attribution`
-- reference models the paper compares with (HED): :func:`load_reference` (:mod:`pixelnet.reference`)
+- teachers with published weights (HED, the dense ImageNet categories): :func:`load_reference`
+  (:mod:`pixelnet.teachers`)
 - what the hypercolumn encodes, without labels: :class:`DenseHypercolumns`, :func:`similarity_maps`,
   :func:`fit_pca`, :func:`pca_rgb`, :func:`fit_kmeans`, :func:`kmeans_labels` (:mod:`pixelnet.features`)
-- data and sampling: :mod:`pixelnet.data` (SynthScenes, real loaders), :mod:`pixelnet.samplers`
-- training and evaluation: :mod:`pixelnet.losses`, :mod:`pixelnet.metrics`, :mod:`pixelnet.engine`
+- data and sampling: :mod:`pixelnet.data` (every dataset by name) over :mod:`pixelnet.datasets`,
+  :mod:`pixelnet.synth` and :mod:`pixelnet.distill`; :mod:`pixelnet.samplers`
+- training and evaluation: :mod:`pixelnet.losses`, :mod:`pixelnet.metrics`, :mod:`pixelnet.engine`,
+  :mod:`pixelnet.evaluation`; Teach in :mod:`pixelnet.teach`
+
+The layout and the directions imports may take: ``docs/architecture.md``.
 """
+
+from pixelnet.teachers import REFERENCE_MODELS, load_reference
 
 from .backbones import BACKBONES, Backbone, build_backbone
 from .data import SYNTH_CLASSES, SynthScenes, build_dataset, render_scene
@@ -34,7 +41,6 @@ from .losses import build_loss
 from .metrics import build_meter
 from .model import ModelConfig, PixelNet, build_model
 from .predictor import Predictor
-from .reference import REFERENCE_MODELS, load_reference
 from .samplers import SAMPLERS, sample_pixels
 from .taps import TapInfo, parse_taps
 from .tasks import TASKS, activate, task_outputs

@@ -25,7 +25,8 @@ from safetensors.torch import load_file, save_file
 from .backbones import Backbone, build_backbone
 from .model import ModelConfig, PixelNet
 
-__all__ = ["ModelFileError", "save_model", "load_model", "load_models", "MODEL_FORMAT", "portable_path",
+__all__ = ["ModelFileError", "read_model_meta",
+           "save_model", "load_model", "load_models", "MODEL_FORMAT", "portable_path",
            "portable_provenance"]
 
 MODEL_FORMAT = "pixelnet-model/1"

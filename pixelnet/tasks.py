@@ -2,7 +2,7 @@
 
 - ``seg``: K class logits; prediction = softmax probabilities.
 - ``normals``: 3 outputs, L2-normalised at the output; camera frame, x right, y down,
-  z towards the camera (see :mod:`pixelnet.data.synthscenes`).
+  z towards the camera (see :mod:`pixelnet.synth.scenes`).
 - ``edges``: 1 logit; prediction = sigmoid boundary probability.
 """
 

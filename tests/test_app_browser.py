@@ -130,7 +130,7 @@ def test_a_real_photo_is_segmented_into_real_categories(tmp_path: Path) -> None:
     photo = REPO / "assets" / "examples" / "chelsea.jpg"
     explorer = Explorer(ModelBank(discover_models(REPO)), max_side=512)
     with uploaded_page(tmp_path, explorer=explorer, upload=photo) as (page, _):
-        from pixelnet.data.pseudo_labels import PSEUDO_CLASSES
+        from pixelnet.distill.pseudo_labels import PSEUDO_CLASSES
 
         legend = page.locator("#seg-legend")
         legend.get_by_text("%").first.wait_for(timeout=90_000)

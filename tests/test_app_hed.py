@@ -19,7 +19,7 @@ from demo.explorer import Explorer
 from demo.hed_edges import HEDEdges
 from demo.models import ModelBank, ReferenceUnavailable, discover_models, with_references
 from pixelnet.metrics import edge_nms
-from pixelnet.reference import HED_SIDES, REFERENCE_MODELS, load_reference
+from pixelnet.teachers import HED_SIDES, REFERENCE_MODELS, load_reference
 from pixelnet.visualize import edges_to_rgb
 
 HED = REFERENCE_MODELS["hed"][1]  # "HED (reference, BSDS)"

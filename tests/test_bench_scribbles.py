@@ -1,4 +1,4 @@
-"""Simulated strokes (pixelnet.data.scribbles) and a tiny run of bench/bench_scribbles.py."""
+"""Simulated strokes (pixelnet.teach.simulate) and a tiny run of bench/bench_scribbles.py."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench import bench_scribbles  # noqa: E402
 from pixelnet.data import render_scene  # noqa: E402
-from pixelnet.data.scribbles import simulate_scribbles  # noqa: E402
+from pixelnet.teach.simulate import simulate_scribbles  # noqa: E402
 
 
 @pytest.mark.parametrize("fraction", [0.001, 0.005, 0.02])

@@ -23,9 +23,9 @@ from pixelnet.data import (
     dataset_classes,
     split_by_source,
 )
-from pixelnet.data import fetch_real as fr
 from pixelnet.engine.cli import run_cli
 from pixelnet.engine.config import parse_args
+from pixelnet.fetch import real as fr
 from pixelnet.io import load_model
 
 ROOT = Path(__file__).resolve().parents[1]

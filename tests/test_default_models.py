@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from pixelnet.data import SynthScenes
-from pixelnet.engine.evaluate import evaluate
+from pixelnet.evaluation.evaluate import evaluate
 from pixelnet.io import load_model, load_models
 
 MODELS = Path(__file__).resolve().parents[1] / "assets" / "models"

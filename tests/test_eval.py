@@ -1,4 +1,4 @@
-"""``train/eval.py`` and :mod:`pixelnet.engine.evaluate`: exact JSON keys per task, SynthScenes
+"""``train/eval.py`` and :mod:`pixelnet.evaluation.evaluate`: exact JSON keys per task, SynthScenes
 windows by seed, multi-scale, full-size predictions, one-line errors."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pixelnet.data import SYNTH_CLASSES
 from pixelnet.engine.cli import run_cli
 from pixelnet.engine.config import parse_args
 from pixelnet.engine.datasets import open_dataset
-from pixelnet.engine.evaluate import METRIC_KEYS, predict_full_size
+from pixelnet.evaluation.evaluate import METRIC_KEYS, predict_full_size
 from pixelnet.io import save_model
 from pixelnet.predictor import Predictor
 

@@ -22,8 +22,8 @@ from pixelnet import ModelConfig, build_model, load_model, save_model
 from pixelnet.backbones import BACKBONE_WEIGHTS, build_backbone
 from pixelnet.backbones import vgg as vgg_mod
 from pixelnet.backbones.vgg import HED_BSDS_H5_LAYERS, HED_BSDS_MEAN_BGR, read_hed_bsds_h5
-from pixelnet.reference import HED_SIDES, load_reference
-from pixelnet.reference import hed as hed_mod
+from pixelnet.teachers import HED_SIDES, load_reference
+from pixelnet.teachers import hed as hed_mod
 
 FIXTURES = Path(__file__).parent / "fixtures" / "hed"
 CONV_TAPS = ["conv1_2", "conv2_2", "conv3_3", "conv4_3", "conv5_3"]
@@ -269,7 +269,7 @@ def test_eval_cli_evaluates_hed_on_an_edges_dataset(tmp_path):
 
 
 def test_evaluate_runs_a_reference_model_through_its_predictor(hed_model):
-    from pixelnet.engine.evaluate import evaluate
+    from pixelnet.evaluation.evaluate import evaluate
     from pixelnet.metrics import build_meter
 
     d = np.load(FIXTURES / "coffee_45x70.npz")

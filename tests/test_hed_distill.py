@@ -11,7 +11,7 @@ from PIL import Image
 from scipy.ndimage import gaussian_filter
 
 from pixelnet.data import build_dataset
-from pixelnet.data.hed_distill import HEDDistilled, MixedEdges, hed_map, hed_targets
+from pixelnet.distill.hed import HEDDistilled, MixedEdges, hed_map, hed_targets
 from pixelnet.engine.cli import run_cli
 from pixelnet.engine.config import parse_args
 

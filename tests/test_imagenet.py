@@ -1,4 +1,4 @@
-"""Dense ImageNet classification (pixelnet.imagenet): the backbone's classifier at every cell.
+"""Dense ImageNet classification (pixelnet.teachers.imagenet): the backbone's classifier at every cell.
 
 Contracts: the classifier loaded from the offline package is timm's full ImageNet model; the mean
 of the cell logits is the global classifier's logits (linearity of the pooled classifier); the
@@ -17,11 +17,11 @@ from PIL import Image
 
 from pixelnet.backbones import build_backbone
 from pixelnet.backbones.efficientnet import HEAD_TAP, lite0_weights_path
-from pixelnet.data.imagenet_categories import CATEGORIES, imagenet_classes
 from pixelnet.hypercolumn import sample_tap
-from pixelnet.imagenet import ImageNetClassifier, load_imagenet_classifier, resample_to_pixels
-from pixelnet.reference import load_reference
 from pixelnet.taps import TapInfo
+from pixelnet.teachers import load_reference
+from pixelnet.teachers.imagenet import ImageNetClassifier, load_imagenet_classifier, resample_to_pixels
+from pixelnet.teachers.imagenet_categories import CATEGORIES, imagenet_classes
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "assets" / "examples"
 PHOTOS = ("chelsea", "coffee", "astronaut", "motorcycle", "rocket")

@@ -1,4 +1,4 @@
-"""The ImageNet category table (pixelnet.data.imagenet_categories) and the script that derives it
+"""The ImageNet category table (pixelnet.teachers.imagenet_categories) and the script that derives it
 from WordNet (train/make_categories.py): the parser and the first-match rule on a tiny WordNet in
 the real file format, the committed table, and spot checks that catch a broken derivation."""
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pixelnet.data.imagenet_categories import (
+from pixelnet.teachers.imagenet_categories import (
     CATEGORIES,
     TABLE,
     category_index,

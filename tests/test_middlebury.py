@@ -14,13 +14,13 @@ from test_eval import tiny_model
 from test_train import load_script
 
 from pixelnet.data import build_dataset
-from pixelnet.data.middlebury import (
+from pixelnet.datasets.middlebury import (
     MOTORCYCLE_CALIBRATION,
     StereoCalibration,
     depth_discontinuities,
     disparity_to_normals,
 )
-from pixelnet.engine.geometry_eval import BoundaryRecallMeter, normals_baselines
+from pixelnet.evaluation.geometry import BoundaryRecallMeter, normals_baselines
 from pixelnet.metrics import boundary_recall, mean_normal, top_n_mask
 
 CAL = StereoCalibration(focal=100.0, cx=15.5, cy=11.5, doffs=3.0, baseline=50.0)
@@ -208,7 +208,7 @@ def _aloe_cache(root: Path, step_x: int = 20) -> Path:
 
 def test_aloe_is_halved_and_its_boundaries_are_the_near_side_of_the_jumps(tmp_path: Path) -> None:
     from pixelnet.data import build_dataset
-    from pixelnet.data.middlebury_aloe import MiddleburyAloe
+    from pixelnet.datasets.middlebury_aloe import MiddleburyAloe
 
     ds = build_dataset("middlebury-aloe", root=str(_aloe_cache(tmp_path)), split="test")
     assert isinstance(ds, MiddleburyAloe) and len(ds) == 1
@@ -225,7 +225,7 @@ def test_aloe_is_halved_and_its_boundaries_are_the_near_side_of_the_jumps(tmp_pa
 
 def test_aloe_without_its_files_says_how_to_get_them(tmp_path: Path) -> None:
     from pixelnet.data import DatasetError
-    from pixelnet.data.middlebury_aloe import MiddleburyAloe
+    from pixelnet.datasets.middlebury_aloe import MiddleburyAloe
 
     with pytest.raises(DatasetError, match="fetch_data.py"):
         MiddleburyAloe(tmp_path)

@@ -19,11 +19,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pixelnet.data import fetch_real as fr
-from pixelnet.data.common import DatasetError
-from pixelnet.data.composites import split_by_source
-from pixelnet.data.person_teacher import PERSON_MODEL, PERSON_MODEL_MEMBER, PersonTeacher, default_person_model
-from pixelnet.data.synth_photos import photo_files
+from pixelnet.datasets.common import DatasetError
+from pixelnet.fetch import real as fr
+from pixelnet.fetch import wheels
+from pixelnet.synth.composites import split_by_source
+from pixelnet.synth.photos import photo_files
+from pixelnet.teachers.person import PERSON_MODEL, PERSON_MODEL_MEMBER, PersonTeacher, default_person_model
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE_PHOTOS = ("chelsea", "coffee", "astronaut", "motorcycle", "rocket", "grace_hopper")
@@ -111,9 +112,9 @@ def test_the_downloader_runs_pip_download_without_dependencies(tmp_path: Path,
         seen.append(cmd)
         raise subprocess.CalledProcessError(1, cmd, stderr="ERROR: No matching distribution found for mediapipe")
 
-    monkeypatch.setattr(fr.subprocess, "run", fails)
+    monkeypatch.setattr(wheels.subprocess, "run", fails)
     with pytest.raises(fr.FetchError, match="could not download mediapipe==0.10.21 with pip: .*No matching"):
-        fr._download_wheel("mediapipe", "0.10.21", tmp_path)
+        wheels.download_wheel("mediapipe", "0.10.21", tmp_path)
     assert seen[0][:4] == [sys.executable, "-m", "pip", "download"]
     assert {"--no-deps", "--only-binary=:all:", "mediapipe==0.10.21"} <= set(seen[0])
     assert seen[0][seen[0].index("-d") + 1] == str(tmp_path)
@@ -190,5 +191,5 @@ def test_the_teacher_finds_people_and_marks_a_close_up_cat_as_the_subject(teache
     assert _region_mean(prob, [(160, 360, 180, 340), (420, 600, 60, 500)]) > 0.8  # face, uniform: 0.99
     assert _region_mean(prob, [(0, 250, 0, 120), (0, 140, 400, 512)]) < 0.1  # flag, sky: 0.00
     # a selfie model: the subject of a close-up counts, even a cat (mean 0.90). This is why
-    # pixelnet.data.pseudo_labels.combine_person gates the person teacher with the dense one.
+    # pixelnet.distill.pseudo_labels.combine_person gates the person teacher with the dense one.
     assert teacher.predict(skimage_data.chelsea()).mean() > 0.5

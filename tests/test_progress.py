@@ -14,9 +14,9 @@ from test_train import TINY, load_script
 from pixelnet.engine.cli import run_cli
 from pixelnet.engine.config import parse_args
 from pixelnet.engine.datasets import open_dataset
-from pixelnet.engine.evaluate import choose_val_size, evaluate
-from pixelnet.engine.progress import Progress, format_duration
+from pixelnet.evaluation.evaluate import choose_val_size, evaluate
 from pixelnet.io import save_model
+from pixelnet.progress import Progress, format_duration
 
 run = load_script("run")
 

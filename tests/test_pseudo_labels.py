@@ -1,4 +1,4 @@
-"""Pseudo-labels of real photos (pixelnet.data.pseudo_labels), their cache, the real-categories
+"""Pseudo-labels of real photos (pixelnet.distill.pseudo_labels), their cache, the real-categories
 dataset on a tiny fixture cache, the category -> composites class map and the region-boundary
 F-score."""
 
@@ -11,9 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pixelnet.data.composites import Composites
-from pixelnet.data.imagenet_categories import CATEGORIES
-from pixelnet.data.pseudo_labels import (
+from pixelnet.distill.pseudo_labels import (
     COMPOSITE_CLASS,
     NOT_PERSON,
     PERSON,
@@ -26,8 +24,10 @@ from pixelnet.data.pseudo_labels import (
     pseudo_labels,
     sample_labels,
 )
-from pixelnet.data.real_categories import RealCategories
+from pixelnet.distill.real_categories import RealCategories
 from pixelnet.metrics.seg_boundaries import SegBoundaryMeter, label_boundaries
+from pixelnet.synth.composites import Composites
+from pixelnet.teachers.imagenet_categories import CATEGORIES
 
 K = len(CATEGORIES)
 

@@ -10,7 +10,7 @@ from PIL import Image
 from scipy.io import savemat
 
 from pixelnet.data import SBD, DatasetError, VOCAug, build_dataset, dataset_classes
-from pixelnet.data.pascal import VOC_CLASSES
+from pixelnet.datasets.pascal import VOC_CLASSES
 from pixelnet.engine.datasets import open_dataset
 
 H, W = 6, 8

@@ -1,4 +1,4 @@
-"""Training a head from strokes (pixelnet.engine.scribbles): it learns, is deterministic, keeps the
+"""Training a head from strokes (pixelnet.teach.scribbles): it learns, is deterministic, keeps the
 backbone frozen, reuses the engine's step exactly, and refuses unusable strokes clearly."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ import torch
 from conftest import TINY_BACKBONE_KWARGS
 
 from pixelnet.backbones import build_backbone
-from pixelnet.engine.scribbles import ScribbleError, check_labels, fit_scribbles, predict_seg
 from pixelnet.hypercolumn import HypercolumnTable, sample_hypercolumns
 from pixelnet.predictor import Predictor
+from pixelnet.teach.scribbles import ScribbleError, check_labels, fit_scribbles, predict_seg
 
 
 def two_region_image(h: int = 64, w: int = 80, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

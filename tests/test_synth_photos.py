@@ -11,12 +11,12 @@ import pytest
 from PIL import Image
 
 from pixelnet.data import DatasetError, build_dataset, dataset_classes
-from pixelnet.data.synth_layout import sample_scene
-from pixelnet.data.synth_photos import PhotoTextures
-from pixelnet.data.synthscenes import SYNTH_CLASSES, render_scene, with_photo_materials
 from pixelnet.engine.cli import run_cli
 from pixelnet.engine.config import parse_args
 from pixelnet.engine.datasets import open_dataset
+from pixelnet.synth.layout import sample_scene
+from pixelnet.synth.photos import PhotoTextures
+from pixelnet.synth.scenes import SYNTH_CLASSES, render_scene, with_photo_materials
 
 N_PHOTOS = 10
 

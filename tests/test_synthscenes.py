@@ -7,8 +7,8 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from pixelnet.data.synth_layout import sample_scene
-from pixelnet.data.synthscenes import SYNTH_CLASSES, SYNTH_SPLITS, SynthScenes, _edges, render_scene
+from pixelnet.synth.layout import sample_scene
+from pixelnet.synth.scenes import SYNTH_CLASSES, SYNTH_SPLITS, SynthScenes, _edges, render_scene
 
 SIZE = (48, 64)
 
@@ -155,7 +155,7 @@ def test_dataset_indexing_and_collate() -> None:
 
 
 def test_example_files_round_trip(tmp_path) -> None:
-    from pixelnet.data.synth_gallery import colour_labels, gallery, save_example
+    from pixelnet.synth.gallery import colour_labels, gallery, save_example
 
     png, npz = save_example(3, tmp_path, size=SIZE)
     truth = render_scene(3, SIZE)

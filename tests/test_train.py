@@ -18,8 +18,8 @@ from pixelnet.engine.checkpoint import load_checkpoint
 from pixelnet.engine.cli import run_cli
 from pixelnet.engine.config import parse_args
 from pixelnet.engine.order import DataOrder
-from pixelnet.engine.progress import TrainLog
 from pixelnet.io import load_model
+from pixelnet.progress import TrainLog
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -23,12 +23,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from pixelnet.engine.cli import HelpFormatter
-from pixelnet.engine.progress import Progress
+from pixelnet.engine import HelpFormatter
 from pixelnet.image import load_image
 from pixelnet.model import PixelNet
 from pixelnet.predictor import Predictor
-from pixelnet.reference import load_model_or_reference
+from pixelnet.progress import Progress
+from pixelnet.teachers import load_model_or_reference
 from pixelnet.visualize import class_palette, colorize_labels, edges_to_rgb, normals_to_rgb, seg_labels
 
 DRAW = {"normals": normals_to_rgb, "edges": edges_to_rgb}
@@ -93,12 +93,12 @@ def main(args: argparse.Namespace) -> None:
     if (args.composites or args.test_photos) and not args.data_root:
         raise SystemExit("error: --composites and --test-photos need --data-root")
     if args.test_photos:
-        from pixelnet.data.real_categories import real_photo_files
+        from pixelnet.distill import real_photo_files
 
         found = real_photo_files(Path(args.data_root).expanduser(), "test")[: args.test_photos]
         photos += [(f.name, load_image(f)) for f in found]
     if args.composites:
-        from pixelnet.data.composites import Composites
+        from pixelnet.synth import Composites
 
         test = Composites(Path(args.data_root).expanduser(), "test", size=(256, 256))
         photos += [(f"composite {i}", np.asarray(test[i]["image"])) for i in range(args.composites)]

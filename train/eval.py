@@ -1,7 +1,7 @@
 """Evaluate a trained model: ``python train/eval.py --model runs/seg --data synth --split test``.
 
 Runs the model exactly as users do (the :class:`~pixelnet.predictor.Predictor`, dense, at
-``--scales``) and reports the task's benchmark metrics (see :mod:`pixelnet.engine.evaluate`).
+``--scales``) and reports the task's benchmark metrics (see :mod:`pixelnet.evaluation.evaluate`).
 Prints a table; ``--json FILE`` writes exactly the metric keys of the task:
 
 - seg: ``pixel_acc``, ``mean_acc``, ``miou`` (fractions), and ``per_class`` (class name ->
@@ -10,7 +10,7 @@ Prints a table; ``--json FILE`` writes exactly the metric keys of the task:
   F-score within ``--boundary-tolerance`` pixels (:mod:`pixelnet.metrics.seg_boundaries`). A
   model of ImageNet categories (``--model imagenet-dense``, the raw dense teacher, or a head
   trained on ``--data real-categories``) is scored on a composites dataset's classes through
-  :data:`pixelnet.data.pseudo_labels.COMPOSITE_CLASS` (dog, cat, ... -> animal; the rest ->
+  :data:`pixelnet.distill.pseudo_labels.COMPOSITE_CLASS` (dog, cat, ... -> animal; the rest ->
   background);
 - normals: ``mean``, ``median``, ``rmse`` (degrees), ``within_11_25``, ``within_22_5``,
   ``within_30`` (percent);
@@ -20,7 +20,7 @@ On SynthScenes, ``--seed S --limit N`` evaluates the N scenes of the split that 
 position S, so evaluation can always use scenes no model was trained on.
 
 On ``--data middlebury-motorcycle`` (one real photo with ground truth from its disparity,
-:mod:`pixelnet.data.middlebury`) the table and the JSON also have, under ``baselines``, the
+:mod:`pixelnet.datasets.middlebury`) the table and the JSON also have, under ``baselines``, the
 normals statistics of "every pixel faces the camera" and "the best constant normal" (the mean
 valid normal), and for edges, under ``boundary``, the occlusion-boundary recall of the top
 ``--boundary-budget`` x (boundary pixels) thinned edge pixels within ``--boundary-tolerance``
@@ -28,7 +28,7 @@ pixels (:func:`pixelnet.metrics.boundary_recall`).
 
 ``--model imagenet-dense --scales 1,1.5`` evaluates the backbone's ImageNet classifier made dense.
 ``--model hed`` evaluates the paper's reference edge detector, HED with its HED-BSDS weights
-(:mod:`pixelnet.reference`), on any dataset with edges, e.g. ``--model hed --data bsds500``.
+(:mod:`pixelnet.teachers`), on any dataset with edges, e.g. ``--model hed --data bsds500``.
 """
 
 from __future__ import annotations
@@ -40,16 +40,21 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pixelnet.data.pseudo_labels import PSEUDO_CLASSES, category_class_map
-from pixelnet.engine.cli import HelpFormatter, UsageError, run_cli
-from pixelnet.engine.config import parse_args
-from pixelnet.engine.datasets import EVAL_SPLITS, dataset_class_names, open_dataset
-from pixelnet.engine.evaluate import evaluate, format_metrics
-from pixelnet.engine.geometry_eval import GEOMETRY_DATASETS, BoundaryRecallMeter, normals_baselines
-from pixelnet.engine.progress import Progress
-from pixelnet.metrics import SegMeter
-from pixelnet.metrics.seg_boundaries import SegBoundaryMeter
-from pixelnet.reference import REFERENCE_MODELS, load_model_or_reference
+from pixelnet.device import pick_device
+from pixelnet.distill import PSEUDO_CLASSES, category_class_map
+from pixelnet.engine import (
+    EVAL_SPLITS,
+    HelpFormatter,
+    UsageError,
+    dataset_class_names,
+    open_dataset,
+    parse_args,
+    run_cli,
+)
+from pixelnet.evaluation import GEOMETRY_DATASETS, BoundaryRecallMeter, evaluate, format_metrics, normals_baselines
+from pixelnet.metrics import SegBoundaryMeter, SegMeter
+from pixelnet.progress import Progress
+from pixelnet.teachers import REFERENCE_MODELS, load_model_or_reference
 
 DATASETS = ("synth", "synth-real", "bsds500", "hed-bsds", "nyuv2", "pascal-context", "voc2012", "sbd", "voc-aug",
             "middlebury-motorcycle", "middlebury-aloe", "composites", "composites-close", "hed-distill",
@@ -122,6 +127,7 @@ def main(args: argparse.Namespace) -> int:
         raise UsageError("--scales must be positive numbers")
     if len(args.synth_size) not in (1, 2):
         raise UsageError("--synth-size takes S or H,W")
+    pick_device(args.device)  # a device this machine lacks is refused before any work
     model = load_model_or_reference(args.model)
     task = model.task
     class_map = None

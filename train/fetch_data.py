@@ -16,8 +16,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from pixelnet.data.fetch_real import DEB_SOURCES, DEFAULT_CACHE, FetchError, fetch_real
-from pixelnet.engine.cli import HelpFormatter, UsageError, run_cli
+from pixelnet.engine import HelpFormatter, UsageError, run_cli
+from pixelnet.fetch import DEB_SOURCES, DEFAULT_CACHE, FetchError, fetch_real
 
 
 def get_args_parser() -> argparse.ArgumentParser:

@@ -2,10 +2,10 @@
 
 Reads WordNet 3.0 (Debian's ``wordnet-base``: ``apt-get install wordnet-base`` puts it in
 ``/usr/share/wordnet``) and the 1,000 ImageNet-1k wnids and names that timm ships, resolves the
-anchors of :data:`pixelnet.data.imagenet_categories.CATEGORY_ANCHORS` (printing each with its
+anchors of :data:`pixelnet.teachers.imagenet_categories.CATEGORY_ANCHORS` (printing each with its
 gloss, for a reader to check), assigns every class its category by the hypernym rule
-(:func:`pixelnet.data.imagenet_categories.category_of`) and writes the table
-(``pixelnet/data/imagenet_categories.tsv`` by default) with the count of each category.
+(:func:`pixelnet.teachers.imagenet_categories.category_of`) and writes the table
+(``pixelnet/teachers/imagenet_categories.tsv`` by default) with the count of each category.
 
 WordNet's two files are read by a 40-line parser here rather than NLTK, which would be a
 dependency plus a download of its own copy of the same database.
@@ -19,14 +19,14 @@ import importlib.util
 import sys
 from pathlib import Path
 
-from pixelnet.data.imagenet_categories import CATEGORIES, CATEGORY_ANCHORS, TABLE, category_of
-from pixelnet.engine.cli import HelpFormatter, UsageError, run_cli
+from pixelnet.engine import HelpFormatter, UsageError, run_cli
+from pixelnet.teachers import CATEGORIES, CATEGORY_ANCHORS, CATEGORY_TABLE, category_of
 
 
 def get_args_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=HelpFormatter)
     p.add_argument("--wordnet", default="/usr/share/wordnet", help="folder holding data.noun and index.noun")
-    p.add_argument("--out", default=str(TABLE), help="the table written")
+    p.add_argument("--out", default=str(CATEGORY_TABLE), help="the table written")
     return p
 
 

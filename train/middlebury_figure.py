@@ -18,12 +18,12 @@ from PIL import Image, ImageDraw
 from scipy import ndimage
 
 from pixelnet.data import build_dataset
-from pixelnet.engine.cli import HelpFormatter
-from pixelnet.engine.evaluate import predict_full_size
+from pixelnet.engine import HelpFormatter
+from pixelnet.evaluation import predict_full_size
 from pixelnet.metrics import edge_nms, top_n_mask
 from pixelnet.model import PixelNet
 from pixelnet.predictor import Predictor
-from pixelnet.reference import load_model_or_reference
+from pixelnet.teachers import load_model_or_reference
 
 
 def get_args_parser() -> argparse.ArgumentParser:

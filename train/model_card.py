@@ -20,12 +20,12 @@ import numpy as np
 from PIL import Image
 
 from pixelnet.data import SynthScenes
-from pixelnet.engine.cli import HelpFormatter
-from pixelnet.engine.evaluate import evaluate
-from pixelnet.engine.progress import Progress
+from pixelnet.engine import HelpFormatter
+from pixelnet.evaluation import evaluate
 from pixelnet.image import load_image
 from pixelnet.io import load_model, load_models
 from pixelnet.predictor import Predictor
+from pixelnet.progress import Progress
 from pixelnet.visualize import edges_to_rgb, normals_to_rgb, seg_to_rgb
 
 TASKS = ("seg", "normals", "edges")

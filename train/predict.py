@@ -28,14 +28,22 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from pixelnet.engine.cli import HelpFormatter, UsageError, comma_floats, run_cli
-from pixelnet.engine.config import parse_args
-from pixelnet.engine.distributed import all_gather_objects, cleanup, init_distributed, shard
+from pixelnet.engine import (
+    HelpFormatter,
+    UsageError,
+    all_gather_objects,
+    cleanup,
+    comma_floats,
+    init_distributed,
+    parse_args,
+    run_cli,
+    shard,
+)
 from pixelnet.image import ImageError, load_image
 from pixelnet.io import load_models, read_model_meta
 from pixelnet.outputs import atomic_path, prediction_names, remove_stale_temporaries, write_predictions
 from pixelnet.predictor import Predictor
-from pixelnet.reference import REFERENCE_MODELS, load_reference
+from pixelnet.teachers import REFERENCE_MODELS, load_reference
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 SUMMARY = "predictions.json"
@@ -133,11 +141,14 @@ def _predict(args: argparse.Namespace, files: list[Path], out: Path, settings: d
     # several groups, and their files carry the model's name); a reference model (``hed``) has its own
     groups: list[dict[str, str]] = []
     predictors: list[Any] = []
+    legends: dict[str, list[str] | None] = {}  # model -> class names of its seg output (None: no legend)
     for m in args.model:
         if m in REFERENCE_MODELS:
             ref = load_reference(m)
             groups.append({ref.task: m})
             predictors.append(ref.predictor(device=ctx.device, max_side=args.max_side))
+            config = getattr(ref, "config", None)  # the dense ImageNet teacher names its categories
+            legends[m] = list(config.class_names) if ref.task == "seg" and config is not None else None
             continue
         task = read_model_meta(m)["config"]["task"]
         group = next((g for g, p in zip(groups, predictors) if p is None and task not in g), None)
@@ -148,11 +159,14 @@ def _predict(args: argparse.Namespace, files: list[Path], out: Path, settings: d
     repeated = {t for t in {t for g in groups for t in g} if sum(t in g for g in groups) > 1}
     predictors = [p if p is not None else Predictor(load_models(g), device=ctx.device, max_side=args.max_side)
                   for g, p in zip(groups, predictors)]
+    for g, p in zip(groups, predictors):
+        if "seg" in g and g["seg"] not in legends:
+            legends[g["seg"]] = p.models["seg"].config.class_names or None
 
     def names_of(pred: Any, group: dict[str, str], stem: str) -> dict[str, list[str]]:
         out_names = {}
         for task in group:
-            legend = task == "seg" and bool(pred.models[task].config.class_names)
+            legend = task == "seg" and bool(legends[group[task]])
             suffix = f".{Path(group[task]).name}" if task in repeated else ""
             out_names[task] = prediction_names(stem, task, suffix=suffix, legend=legend)
         return out_names
@@ -177,7 +191,7 @@ def _predict(args: argparse.Namespace, files: list[Path], out: Path, settings: d
             for pred, group in zip(predictors, groups):
                 preds = pred.predict(image, scales=args.scales)
                 for task, y in preds.items():
-                    class_names = pred.models[task].config.class_names if task == "seg" else None
+                    class_names = legends[group[task]] if task == "seg" else None
                     suffix = f".{Path(group[task]).name}" if task in repeated else ""
                     write_predictions(out, f.stem, {task: y}, class_names=class_names, suffix=suffix)
         except (ImageError, OSError, ValueError, RuntimeError) as e:

@@ -22,11 +22,17 @@ from pathlib import Path
 
 import torch
 
-from pixelnet.engine.cli import HelpFormatter, UsageError, run_cli
-from pixelnet.engine.datasets import open_dataset
-from pixelnet.engine.prior import add_output_bias, class_frequencies, prior_shift
-from pixelnet.engine.progress import Progress
+from pixelnet.engine import (
+    HelpFormatter,
+    UsageError,
+    add_output_bias,
+    class_frequencies,
+    open_dataset,
+    prior_shift,
+    run_cli,
+)
 from pixelnet.io import load_model, read_model_meta, save_model
+from pixelnet.progress import Progress
 
 
 def get_args_parser() -> argparse.ArgumentParser:

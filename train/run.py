@@ -25,18 +25,32 @@ from torch.utils.data import DataLoader
 
 from pixelnet import BACKBONES, ModelConfig, build_model
 from pixelnet.backbones import BACKBONE_WEIGHTS
-from pixelnet.engine.augment import Augment
-from pixelnet.engine.batching import TrainSamples, step_loader
-from pixelnet.engine.checkpoint import CheckpointError, load_checkpoint, restore_rng_state
-from pixelnet.engine.cli import HelpFormatter, UsageError, run_cli
-from pixelnet.engine.config import parse_args, write_resolved_config
-from pixelnet.engine.datasets import VAL_SPLITS, dataset_class_names, open_dataset
-from pixelnet.engine.distributed import cleanup, init_distributed
-from pixelnet.engine.evaluate import choose_val_size, evaluate
-from pixelnet.engine.fit import CHECKPOINT_NAME, fit
-from pixelnet.engine.order import DataOrder, derive_seed
-from pixelnet.engine.progress import Progress, format_duration
-from pixelnet.engine.trainer import OptimConfig, Trainer
+from pixelnet.engine import (
+    CHECKPOINT_NAME,
+    VAL_SPLITS,
+    Augment,
+    CheckpointError,
+    DataOrder,
+    HelpFormatter,
+    OptimConfig,
+    Trainer,
+    TrainSamples,
+    UsageError,
+    cleanup,
+    dataset_class_names,
+    derive_seed,
+    fit,
+    init_distributed,
+    load_checkpoint,
+    open_dataset,
+    parse_args,
+    restore_rng_state,
+    run_cli,
+    step_loader,
+    write_resolved_config,
+)
+from pixelnet.evaluation import choose_val_size, evaluate
+from pixelnet.progress import Progress, format_duration
 from pixelnet.samplers import SAMPLER_TASKS, SAMPLERS
 from pixelnet.tasks import TASKS
 

@@ -15,12 +15,19 @@ import time
 from pathlib import Path
 
 from pixelnet.backbones import BACKBONES
-from pixelnet.engine.cli import HelpFormatter, UsageError, comma_ints, comma_names, run_cli
-from pixelnet.engine.config import parse_args, write_resolved_config
-from pixelnet.engine.scribbles import MAX_CLASSES, ScribbleError, fit_scribbles
+from pixelnet.engine import (
+    HelpFormatter,
+    UsageError,
+    comma_ints,
+    comma_names,
+    parse_args,
+    run_cli,
+    write_resolved_config,
+)
 from pixelnet.image import ImageError, load_image
 from pixelnet.io import save_model
 from pixelnet.outputs import read_label_png
+from pixelnet.teach import MAX_CLASSES, ScribbleError, fit_scribbles
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 

@@ -1,4 +1,7 @@
-"""Backbone registry: name -> builder. ``train/``, ``demo/`` and ``bench/`` pick backbones here."""
+"""Backbone registry: name -> builder. ``train/``, ``demo/`` and ``bench/`` pick backbones here.
+
+May import: ``pixelnet.taps`` only (the bottom of the library).
+"""
 
 from __future__ import annotations
 

@@ -1,20 +1,26 @@
-"""Datasets for PixelNet: SynthScenes (procedural, exact ground truth) and real-dataset loaders.
+"""Every dataset by name: :func:`build_dataset` and :data:`DATASETS`, the one registry the CLIs'
+``--data`` reads, over the published loaders (:mod:`pixelnet.datasets`), the data made with exact
+labels (:mod:`pixelnet.synth`) and the distilled data (:mod:`pixelnet.distill`).
 
 Every dataset returns samples as dicts of numpy arrays with one structure (documented in
-:mod:`pixelnet.data.synthscenes`); :func:`build_dataset` builds any of them by name.
+:mod:`pixelnet.synth.scenes`). The names below are re-exported from where they live, so
+``from pixelnet.data import SynthScenes`` keeps working.
+
+May import: ``pixelnet.datasets``, ``pixelnet.synth``, ``pixelnet.distill``, ``pixelnet.teachers``
+and the core modules; never ``engine`` or ``evaluation``.
 """
 
-from pixelnet.data.bsds import BSDS500, HEDBSDS
-from pixelnet.data.common import IGNORE_INDEX, DatasetError
-from pixelnet.data.composites import CLOSE_UP_SCALE, COMPOSITE_SPLITS, Composites, composite_classes, split_by_source
-from pixelnet.data.imagenet_categories import ImageNetClass, imagenet_classes
-from pixelnet.data.middlebury import MOTORCYCLE_CALIBRATION, MiddleburyMotorcycle, disparity_to_normals
-from pixelnet.data.middlebury_aloe import MiddleburyAloe
-from pixelnet.data.nyuv2 import NYU13_CLASSES, NYUv2Normals
-from pixelnet.data.pascal import PASCAL_CONTEXT_CLASSES, VOC2012, VOC_CLASSES, PascalContext
 from pixelnet.data.registry import DATASET_TASKS, DATASETS, ROOTLESS_DATASETS, build_dataset, dataset_classes
-from pixelnet.data.sbd import SBD, VOCAug
-from pixelnet.data.synthscenes import SYNTH_CLASSES, SYNTH_SPLITS, SynthScenes, render_scene
+from pixelnet.datasets.bsds import BSDS500, HEDBSDS
+from pixelnet.datasets.common import IGNORE_INDEX, DatasetError
+from pixelnet.datasets.middlebury import MOTORCYCLE_CALIBRATION, MiddleburyMotorcycle, disparity_to_normals
+from pixelnet.datasets.middlebury_aloe import MiddleburyAloe
+from pixelnet.datasets.nyuv2 import NYU13_CLASSES, NYUv2Normals
+from pixelnet.datasets.pascal import PASCAL_CONTEXT_CLASSES, VOC2012, VOC_CLASSES, PascalContext
+from pixelnet.datasets.sbd import SBD, VOCAug
+from pixelnet.synth.composites import CLOSE_UP_SCALE, COMPOSITE_SPLITS, Composites, composite_classes, split_by_source
+from pixelnet.synth.scenes import SYNTH_CLASSES, SYNTH_SPLITS, SynthScenes, render_scene
+from pixelnet.teachers.imagenet_categories import ImageNetClass, imagenet_classes
 
 __all__ = [
     "BSDS500",

@@ -14,16 +14,16 @@ from typing import Any
 
 from torch.utils.data import Dataset
 
-from pixelnet.data.bsds import BSDS500, HEDBSDS
-from pixelnet.data.composites import CLOSE_UP_SCALE, Composites, composite_classes
-from pixelnet.data.hed_distill import HEDDistilled, MixedEdges
-from pixelnet.data.middlebury import MiddleburyMotorcycle
-from pixelnet.data.middlebury_aloe import MiddleburyAloe
-from pixelnet.data.nyuv2 import NYU13_CLASSES, NYUv2Normals
-from pixelnet.data.pascal import PASCAL_CONTEXT_CLASSES, VOC2012, VOC_CLASSES, PascalContext
-from pixelnet.data.sbd import SBD, VOCAug
-from pixelnet.data.synth_photos import PhotoTextures
-from pixelnet.data.synthscenes import SYNTH_CLASSES, SynthScenes
+from pixelnet.datasets.bsds import BSDS500, HEDBSDS
+from pixelnet.datasets.middlebury import MiddleburyMotorcycle
+from pixelnet.datasets.middlebury_aloe import MiddleburyAloe
+from pixelnet.datasets.nyuv2 import NYU13_CLASSES, NYUv2Normals
+from pixelnet.datasets.pascal import PASCAL_CONTEXT_CLASSES, VOC2012, VOC_CLASSES, PascalContext
+from pixelnet.datasets.sbd import SBD, VOCAug
+from pixelnet.distill.hed import HEDDistilled, MixedEdges
+from pixelnet.synth.composites import CLOSE_UP_SCALE, Composites, composite_classes
+from pixelnet.synth.photos import PhotoTextures
+from pixelnet.synth.scenes import SYNTH_CLASSES, SynthScenes
 
 __all__ = ["DATASETS", "DATASET_TASKS", "ROOTLESS_DATASETS", "build_dataset", "dataset_classes"]
 
@@ -123,15 +123,15 @@ def _composites_close(root: str | Path, split: str, **kw: Any) -> Composites:
 
 def _real_categories(root: str | Path, split: str, **kw: Any) -> Dataset:
     """Real photos with the teachers' category pseudo-labels and composites (imported on use)."""
-    from pixelnet.data.real_categories import RealCategories
+    from pixelnet.distill.real_categories import RealCategories
 
     return RealCategories(root, split, **kw)
 
 
 def _real_categories_soft(root: str | Path, split: str, **kw: Any) -> Dataset:
     """The same photos with soft targets: labels drawn from the teachers' probabilities per sample."""
-    from pixelnet.data.pseudo_labels import LabelRule
-    from pixelnet.data.real_categories import RealCategories
+    from pixelnet.distill.pseudo_labels import LabelRule
+    from pixelnet.distill.real_categories import RealCategories
 
     return RealCategories(root, split, rule=LabelRule(soft=True), **kw)
 
@@ -168,7 +168,7 @@ def build_dataset(name: str, *, root: str | Path | None, split: str, **kw: Any) 
             for ``synth``, ``consensus`` for ``bsds500``).
 
     Returns:
-        the dataset; its samples follow the structure in :mod:`pixelnet.data.synthscenes`.
+        the dataset; its samples follow the structure in :mod:`pixelnet.synth.scenes`.
 
     Raises:
         ValueError: unknown name or split, or a missing / superfluous root.
@@ -200,7 +200,7 @@ def dataset_classes(name: str, root: str | Path | None = None) -> tuple[str, ...
             raise ValueError("the composites classes are read from its root folder (--data-root)")
         return composite_classes(Path(root).expanduser())
     if name in ("real-categories", "real-categories-soft"):
-        from pixelnet.data.pseudo_labels import PSEUDO_CLASSES
+        from pixelnet.distill.pseudo_labels import PSEUDO_CLASSES
 
         return PSEUDO_CLASSES
     return _CLASSES[name]

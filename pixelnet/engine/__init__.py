@@ -1,40 +1,43 @@
-"""Reusable training and evaluation machinery behind ``train/run.py`` and ``train/eval.py``.
+"""Training machinery behind ``train/run.py``: one SGD step and the optimiser
+(:mod:`~pixelnet.engine.trainer`), the loop with logs, validation, checkpoints and clean stops
+(:mod:`~pixelnet.engine.fit`), atomic weights-only checkpoints (:mod:`~pixelnet.engine.checkpoint`),
+the resumable rank-aware data order (:mod:`~pixelnet.engine.order`), samples to batches
+(:mod:`~pixelnet.engine.augment`, :mod:`~pixelnet.engine.batching`), torchrun/DDP
+(:mod:`~pixelnet.engine.distributed`), YAML defaults and one-line CLI errors
+(:mod:`~pixelnet.engine.config`, :mod:`~pixelnet.engine.cli`), datasets by CLI name
+(:mod:`~pixelnet.engine.datasets`) and the class-prior correction of a stratified seg head
+(:mod:`~pixelnet.engine.prior`).
 
-One concept per module: :mod:`~pixelnet.engine.trainer` (one SGD step and the optimiser),
-:mod:`~pixelnet.engine.fit` (the loop: logs, validation, checkpoints, clean stops),
-:mod:`~pixelnet.engine.checkpoint` (atomic, weights-only, RNG states),
-:mod:`~pixelnet.engine.order` (resumable rank-aware data order),
-:mod:`~pixelnet.engine.augment` and :mod:`~pixelnet.engine.batching` (samples to batches),
-:mod:`~pixelnet.engine.distributed` (torchrun/DDP), :mod:`~pixelnet.engine.evaluate`
-(benchmark metrics through the predictor), :mod:`~pixelnet.engine.progress` (CSV,
-TensorBoard, console), :mod:`~pixelnet.engine.config` (YAML defaults),
-:mod:`~pixelnet.engine.scribbles` (a head from a user's strokes),
-:mod:`~pixelnet.engine.geometry_eval` (baselines and boundary recall on real geometry),
-:mod:`~pixelnet.engine.prior` (the class-prior correction of a stratified seg head),
-:mod:`~pixelnet.engine.datasets` and :mod:`~pixelnet.engine.cli` (one-line errors).
+Evaluation lives in :mod:`pixelnet.evaluation` and Teach's fitting in :mod:`pixelnet.teach`; the
+evaluation names are re-exported here for one release.
+
+May import: ``pixelnet.evaluation``, ``pixelnet.data`` and everything below them; never
+``pixelnet.teach`` (which trains with the engine's :class:`Trainer`).
 """
+
+from pixelnet.evaluation.evaluate import METRIC_KEYS, evaluate, format_metrics, predict_full_size
+from pixelnet.evaluation.geometry import GEOMETRY_DATASETS, BoundaryRecallMeter, normals_baselines
 
 from .augment import Augment
 from .batching import TrainSamples, collate, gather_targets, step_loader
 from .checkpoint import CheckpointError, atomic_save, capture_rng_state, load_checkpoint, restore_rng_state
-from .cli import HelpFormatter, UsageError, run_cli
+from .cli import HelpFormatter, UsageError, comma_floats, comma_ints, comma_names, run_cli
 from .config import ConfigError, apply_yaml_defaults, parse_args, write_resolved_config
-from .distributed import DistContext, init_distributed, shard
-from .evaluate import METRIC_KEYS, evaluate, format_metrics, predict_full_size
-from .fit import FitResult, TrainingStopped, fit
-from .geometry_eval import GEOMETRY_DATASETS, BoundaryRecallMeter, normals_baselines
+from .datasets import EVAL_SPLITS, VAL_SPLITS, dataset_class_names, open_dataset
+from .distributed import DistContext, all_gather_objects, cleanup, init_distributed, shard
+from .fit import CHECKPOINT_NAME, FitResult, TrainingStopped, fit
 from .order import DataOrder, StepBatches, derive_seed
 from .prior import add_output_bias, class_frequencies, prior_shift
-from .scribbles import ScribbleError, ScribbleResult, fit_scribbles, predict_seg
 from .trainer import NonFiniteLossError, OptimConfig, Trainer
 
 __all__ = [
-    "GEOMETRY_DATASETS", "METRIC_KEYS", "add_output_bias", "apply_yaml_defaults", "atomic_save", "Augment",
-    "BoundaryRecallMeter", "capture_rng_state", "CheckpointError", "class_frequencies",
-    "collate", "ConfigError", "DataOrder", "derive_seed", "DistContext", "evaluate", "fit", "fit_scribbles",
-    "FitResult", "format_metrics", "gather_targets", "HelpFormatter", "init_distributed", "load_checkpoint",
-    "NonFiniteLossError", "normals_baselines", "OptimConfig", "parse_args", "predict_full_size", "predict_seg",
-    "prior_shift",
-    "restore_rng_state", "run_cli", "ScribbleError", "ScribbleResult", "shard", "step_loader", "StepBatches",
-    "Trainer", "TrainingStopped", "TrainSamples", "UsageError", "write_resolved_config",
+    "CHECKPOINT_NAME", "EVAL_SPLITS", "GEOMETRY_DATASETS", "METRIC_KEYS", "VAL_SPLITS", "Augment",
+    "BoundaryRecallMeter", "CheckpointError", "ConfigError", "DataOrder", "DistContext", "FitResult",
+    "HelpFormatter", "NonFiniteLossError", "OptimConfig", "StepBatches", "Trainer", "TrainSamples",
+    "TrainingStopped", "UsageError", "add_output_bias", "all_gather_objects", "apply_yaml_defaults", "atomic_save",
+    "capture_rng_state", "class_frequencies", "cleanup", "collate", "comma_floats", "comma_ints", "comma_names",
+    "dataset_class_names", "derive_seed", "evaluate", "fit", "format_metrics", "gather_targets",
+    "init_distributed", "load_checkpoint", "normals_baselines", "open_dataset", "parse_args",
+    "predict_full_size", "prior_shift", "restore_rng_state", "run_cli", "shard", "step_loader",
+    "write_resolved_config",
 ]

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..data import DatasetError
+from ..device import DeviceError
 from ..io import ModelFileError
 from .checkpoint import CheckpointError
 from .config import ConfigError
@@ -32,7 +33,7 @@ class UsageError(ValueError):
 
 
 EXPECTED_ERRORS: tuple[type[BaseException], ...] = (
-    UsageError, ConfigError, CheckpointError, ModelFileError, TrainingStopped, DatasetError,
+    UsageError, ConfigError, CheckpointError, ModelFileError, TrainingStopped, DatasetError, DeviceError,
     FileNotFoundError, NotADirectoryError, PermissionError,
 )
 

@@ -3,7 +3,7 @@
 :func:`fit` drives a :class:`~pixelnet.engine.trainer.Trainer` from step ``start`` to
 ``iters``. It writes (rank 0 only) ``checkpoint.pt`` every ``ckpt_every`` steps, the model
 files (``model.safetensors`` + ``config.json``) at each validation and at the end, and the
-logs of :class:`~pixelnet.engine.progress.TrainLog`. SIGTERM or Ctrl-C finishes the current
+logs of :class:`~pixelnet.progress.TrainLog`. SIGTERM or Ctrl-C finishes the current
 step, saves a checkpoint and the model, and returns (a second Ctrl-C aborts at once). A
 non-finite loss stops the run before the update and leaves the last good checkpoint as it
 was; a checkpoint is never written from non-finite parameters.
@@ -21,12 +21,13 @@ from typing import Any
 
 import torch
 
+from pixelnet.progress import TrainLog
+
 from ..io import save_model
 from ..model import PixelNet
 from .checkpoint import CHECKPOINT_FORMAT, atomic_save, capture_rng_state
 from .distributed import all_gather_objects, barrier
 from .order import DataOrder
-from .progress import TrainLog
 from .trainer import NonFiniteLossError, Trainer
 
 __all__ = ["CHECKPOINT_NAME", "FitResult", "TrainingStopped", "fit"]

@@ -21,9 +21,12 @@ full-resolution ``(sum_t C_t, H, W)`` array is never built. Three facts make tha
 Outputs are at full resolution (``stride=1``) or on a pixel grid of a chosen stride ``s``
 (pixels ``s // 2 + s * j``, see :func:`output_grid`). Maps are computed in row bands within a
 memory budget. Coordinates are ``(y, x)``.
+
+May import: the core modules (``taps``, ``hypercolumn``, ``predictor``); never ``data``, ``engine`` or the teachers.
 """
 
-from .dense import HYPERCOLUMN, SPACES, DenseHypercolumns, TapMoments, feature_spaces, output_grid, pool_moments
+from .dense import HYPERCOLUMN, SPACES, DenseHypercolumns, feature_spaces
+from .interp import TapMoments, output_grid, pool_moments
 from .kmeans import KMeansModel, SegmentProfile, fit_kmeans, kmeans, kmeans_labels, segment_profile
 from .pca import PCAModel, fit_pca, pca, pca_rgb
 from .similarity import similarity_maps, top_matches

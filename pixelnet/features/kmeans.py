@@ -11,7 +11,8 @@ import torch
 if TYPE_CHECKING:
     pass
 
-from .dense import _EPS, DenseHypercolumns, _Axis, _resample, _samples, output_grid
+from .dense import DenseHypercolumns, _samples
+from .interp import _EPS, _Axis, _resample, output_grid
 
 
 def kmeans(x: torch.Tensor, k: int, *, seed: int = 0, iters: int = 50) -> torch.Tensor:

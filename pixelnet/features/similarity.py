@@ -10,7 +10,8 @@ import torch
 if TYPE_CHECKING:
     pass
 
-from .dense import _EPS, HYPERCOLUMN, DenseHypercolumns, _resample, output_grid
+from .dense import HYPERCOLUMN, DenseHypercolumns
+from .interp import _EPS, _resample, output_grid
 
 
 def similarity_maps(source: DenseHypercolumns, y: int, x: int, *, target: DenseHypercolumns | None = None,

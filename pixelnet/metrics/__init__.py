@@ -10,6 +10,8 @@ and starts over with ``reset()``:
 
 Per-image helpers: :func:`boundary_recall` (occlusion-boundary recall at a fixed budget of
 thinned edge pixels) and :func:`mean_normal` (the best constant normal baseline).
+
+May import: numpy, scipy, torch and pyEdgeEval only (nothing else of ``pixelnet``).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any, Protocol
 from .boundaries import boundary_recall, top_n_mask
 from .edges import EdgeCounts, EdgeMeter, edge_nms, evaluate_edges
 from .normals import NormalsMeter, angular_error, mean_normal
+from .seg_boundaries import SegBoundaryMeter
 from .segmentation import SegMeter, confusion_matrix
 
 __all__ = [
@@ -28,6 +31,7 @@ __all__ = [
     "EdgeMeter",
     "Meter",
     "NormalsMeter",
+    "SegBoundaryMeter",
     "SegMeter",
     "angular_error",
     "boundary_recall",

@@ -1,0 +1,12 @@
+"""Evaluation through the predictor: benchmark metrics of a model (or a teacher) on a dataset at
+full size, and the geometry baselines and boundary recall on real geometry.
+
+May import: ``pixelnet.metrics``, ``pixelnet.data`` (datasets by name), ``pixelnet.teachers`` and
+the core modules; never ``engine`` (training imports evaluation, not the other way).
+"""
+
+from pixelnet.evaluation.evaluate import METRIC_KEYS, choose_val_size, evaluate, format_metrics, predict_full_size
+from pixelnet.evaluation.geometry import GEOMETRY_DATASETS, BoundaryRecallMeter, normals_baselines
+
+__all__ = ["GEOMETRY_DATASETS", "METRIC_KEYS", "BoundaryRecallMeter", "choose_val_size", "evaluate",
+           "format_metrics", "normals_baselines", "predict_full_size"]
