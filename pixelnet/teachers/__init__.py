@@ -40,13 +40,15 @@ from pixelnet.teachers.imagenet_categories import (
 )
 from pixelnet.teachers.imagenet_categories import TABLE as CATEGORY_TABLE
 from pixelnet.teachers.person import PersonTeacher, default_person_model
+from pixelnet.teachers.salient import SalientTeacher, salient_model_path
 
 __all__ = [
     "CATEGORIES", "CATEGORY_ANCHORS", "CATEGORY_TABLE", "HED", "HED_SIDES", "REFERENCE_MODELS", "ClassScore",
     "DenseImageNet", "DenseImageNetPredictor", "HEDPredictor", "ImageNetClass", "ImageNetClassifier",
-    "PersonTeacher", "build_dense_imagenet", "build_hed", "category_index", "category_of", "default_person_model",
+    "PersonTeacher", "SalientTeacher", "build_dense_imagenet", "build_hed", "category_index", "category_of",
+    "default_person_model",
     "imagenet_classes", "load_hed_side_state", "load_imagenet_classifier", "load_model_or_reference",
-    "load_reference", "resample_to_pixels",
+    "load_reference", "resample_to_pixels", "salient_model_path",
 ]
 
 REFERENCE_MODELS: dict[str, tuple[Callable[[], nn.Module], str]] = {
