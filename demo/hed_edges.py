@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from pixelnet.reference import HED, HED_SIDES, HEDPredictor
+from pixelnet.teachers import HED, HED_SIDES, HEDPredictor
 
 __all__ = ["HEDEdges"]
 

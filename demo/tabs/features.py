@@ -282,7 +282,8 @@ def build_similarity(app: FeaturesTab, view: MainView) -> None:
 
 def build(app: FeaturesTab, view: MainView) -> None:
     """Lay out the "Features" tab and wire it (and the ``features`` API)."""
-    tap_names = app.explorer.run(lambda: list(app.bank.get(next(iter(app.bank.choices))).backbone.tap_names))
+    task = next(t for t in app.bank.choices if not app.bank.is_reference(t))  # as _raw: the first PixelNet
+    tap_names = app.explorer.run(lambda: list(app.bank.get(task).backbone.tap_names))
     gr.Markdown(
         "What the ImageNet hypercolumn encodes, without any labels: its first three principal components "
         "as RGB, per tap and for the chosen taps, and k-means segments (click one for its per-tap "

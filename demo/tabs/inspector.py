@@ -14,7 +14,7 @@ from demo.explorer import Session, single_thread
 from demo.gradio_compat import SafeGallery, SafeImage, on_model_thread, user_errors
 from demo.tabs.base import TabBase, bar_frame, check_taps, thumb, to_height
 from demo.tabs.predict import MainView
-from pixelnet.reference import HED_SIDES
+from pixelnet.teachers import HED_SIDES
 from pixelnet.visualize import (
     TAP_COLOURS,
     draw_points,
@@ -25,7 +25,7 @@ from pixelnet.visualize import (
     receptive_field_sizes,
 )
 
-__all__ = ["InspectorTab", "build", "hed_terms_markdown"]
+__all__ = ["InspectorTab", "build", "hed_terms_markdown", "teacher_seg_markdown"]
 
 ZOOM_SIDE = 512  # the zoom-out view is drawn on a copy at most this large
 
@@ -50,6 +50,23 @@ def hed_terms_markdown(edges: dict[str, Any], x: int, y: int) -> str:
         f"**{edges['fused_logit']:+.4f}** (fusion is a 1x1 convolution of the five side outputs, so the terms are "
         f"exact); sigmoid gives the edge probability."
     )
+
+
+def teacher_seg_markdown(seg: dict[str, Any], x: int, y: int) -> str:
+    """The inspector's text for the raw teacher as the seg model at pixel ``(x, y)``: its top categories
+    and why there are no tap contributions.
+
+    Args:
+        seg: :meth:`demo.teacher_seg.TeacherSeg.inspect` of the pixel.
+    """
+    p = seg["prediction"]
+    ranked = sorted(zip(p["classes"], p["probs"]), key=lambda cp: -cp[1])[:3]
+    return (f"**Segmentation** at ({x}, {y}), {seg['model']}: **{p['top']}** "
+            f"(P = {p['probs'][p['top_index']]:.3f}; then "
+            + ", ".join(f"{c} {v:.3f}" for c, v in ranked[1:]) + ").\n\n"
+            "*No tap contributions*: the raw teacher is not a PixelNet but the backbone's ImageNet classifier at "
+            "every cell of its `head` tap (class probabilities summed into categories), so it has no hypercolumn "
+            "taps; the ImageNet classes below are what it sees here.")
 
 
 def imagenet_markdown(top: list[dict[str, Any]] | None) -> str:
@@ -136,7 +153,7 @@ class InspectorTab(TabBase):
     def render_inspection(self, s: Session, d: dict[str, Any]) -> tuple[Any, ...]:
         """(zoom-out view, tap activation thumbnails, class probabilities, normal HTML,
         edge Markdown, seg / normals / edges contribution bar charts, summary Markdown, the
-        ImageNet top-5 Markdown)."""
+        ImageNet top-5 Markdown, preceded by the raw teacher's note when it is the seg model)."""
         xw, yw = d["working_x"], d["working_y"]
         img = s.image
         k = min(1.0, ZOOM_SIDE / max(img.shape[:2]))
@@ -166,12 +183,14 @@ class InspectorTab(TabBase):
         tasks = d["tasks"]
         seg_label = normal_html = edge_md = None
         seg_bar = normals_bar = edges_bar = None
+        teacher = "seg" in tasks and tasks["seg"].get("kind") == "reference"
         if "seg" in tasks:
             p = tasks["seg"]["prediction"]
             seg_label = {c: float(v) for c, v in zip(p["classes"], p["probs"])}
             top = p["top_index"]
-            contrib = [row[top] for row in tasks["seg"]["contributions"]]
-            seg_bar = bar_frame(tasks["seg"]["taps"], contrib, f"P({p['top']})")
+            if not teacher:  # the raw teacher has no taps: no bars
+                contrib = [row[top] for row in tasks["seg"]["contributions"]]
+                seg_bar = bar_frame(tasks["seg"]["taps"], contrib, f"P({p['top']})")
         if "normals" in tasks:
             p = tasks["normals"]["prediction"]
             r, g, b = (int(v) for v in normals_to_rgb(np.array(p["normal"]))[:3])
@@ -205,9 +224,13 @@ class InspectorTab(TabBase):
             f"Contributions are exact Shapley values over the taps; baseline: {d['baseline']}. "
             "They add up to prediction minus baseline prediction."
             + (" Edges come from HED: its bars are the side outputs' exact terms of the fused logit." if hed else "")
+            + (" Segmentation comes from the raw ImageNet teacher: it has no taps, so no seg bars." if teacher else "")
         )
-        return (zoom, thumbs, seg_label, normal_html, edge_md, seg_bar, normals_bar, edges_bar, summary,
-                imagenet_markdown(d.get("imagenet")))
+        imagenet_md = imagenet_markdown(d.get("imagenet"))
+        if teacher:
+            note = teacher_seg_markdown(tasks["seg"], d["x"], d["y"])
+            imagenet_md = note + ("\n\n" + imagenet_md if imagenet_md else "")
+        return (zoom, thumbs, seg_label, normal_html, edge_md, seg_bar, normals_bar, edges_bar, summary, imagenet_md)
 
 
 def build(app: InspectorTab, view: MainView) -> None:

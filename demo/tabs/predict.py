@@ -65,7 +65,7 @@ class PredictTab(TabBase):
         img = s.image
         seg_rgb = legend = None
         if "seg" in out:
-            names = list(s.models["seg"].config.class_names or [])
+            names = s.seg_class_names() or []
             pal = class_palette(len(names))
             labels = seg_labels(out["seg"], names)  # unsure pixels of a category model read "other"
             seg_rgb = overlay(img, colorize_labels(labels, pal), float(opacity))
@@ -104,11 +104,17 @@ class PredictTab(TabBase):
 
     @staticmethod
     def _reference_note(s: Session, ablate: Sequence[str]) -> str:
-        """What the edges panel shows when the edges choice is HED."""
-        if s.reference_edges is None:
-            return ""
-        return (f"Edges: **{s.reference_edges.label}**, HED's fused edge map (a reference model, not a PixelNet"
-                + ("; switching taps off does not change it" if ablate else "") + ").")
+        """What the seg and edges panels show when their choice is a reference model (the raw teacher, HED)."""
+        unchanged = "; switching taps off does not change it" if ablate else ""
+        notes = []
+        if s.reference_seg is not None:
+            notes.append(f"Segmentation: **{s.reference_seg.label}**, the backbone's own ImageNet classifier at every "
+                         f"cell of its `head` tap, its 1,000 classes summed into {len(s.reference_seg.class_names)} "
+                         f"categories (a reference model, not a PixelNet: no taps{unchanged}).")
+        if s.reference_edges is not None:
+            notes.append(f"Edges: **{s.reference_edges.label}**, HED's fused edge map (a reference model, not a "
+                         f"PixelNet{unchanged}).")
+        return "\n\n".join(notes)
 
     def _ground_truth(self, s: Session, out: dict[str, np.ndarray]) -> tuple[list[Any], str]:
         gt = self.explorer.ground_truth_of(s.image)
@@ -118,11 +124,8 @@ class PredictTab(TabBase):
 
         gallery: list[Any] = []
         rows = ["| task | metric | value |", "|---|---|---|"]
-        same_classes = (
-            gt.get("classes") in (None, list(s.models["seg"].config.class_names or []))
-            if "seg" in s.models
-            else False
-        )
+        seg_names = s.seg_class_names()
+        same_classes = gt.get("classes") in (None, seg_names) if seg_names is not None else False
         if "seg" in gt and "seg" in out and not same_classes:
             rows.append("| seg | - | model classes differ from the ground truth's |")
         if "seg" in gt and "seg" in out and same_classes:
@@ -161,7 +164,8 @@ class PredictTab(TabBase):
     @on_model_thread
     def taps_of(self, seg_model: str | None, normals_model: str | None, edges_model: str | None) -> Any:
         """The tap checkboxes for a model choice: every tap of the chosen PixelNet models, all on
-        (changing them then re-runs the prediction; a reference model such as HED has no taps)."""
+        (changing them then re-runs the prediction; a reference model such as HED or the raw teacher has no
+        taps)."""
         labels = {"seg": seg_model, "normals": normals_model, "edges": edges_model}
         names: dict[str, int] = {}
         for task, label in labels.items():

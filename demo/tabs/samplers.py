@@ -48,7 +48,9 @@ class SamplerTab(TabBase):
             gt = self.explorer.ground_truth_of(s.image)
             img = s.image
             seg_model = s.models.get("seg")
-            trained_seg = seg_model is not None and seg_model.config.provenance.get("note") != FALLBACK_LABEL
+            trained_seg = s.reference_seg is not None or (
+                seg_model is not None and seg_model.config.provenance.get("note") != FALLBACK_LABEL)
+            seg_names = s.seg_class_names()
             predicted = s.predict()["seg"].argmax(0).astype(np.int64) if trained_seg and gt is None else None
         if gt is not None and "seg" in gt:
             strata, names, source = gt["seg"].astype(np.int64), None, "ground-truth classes"
@@ -82,9 +84,8 @@ class SamplerTab(TabBase):
                 strata,
                 names or [f"cluster {i}" if "colour" in source else f"class {i}" for i in range(k)],
             )
-            if "seg" in s.models and "colour" not in source:
-                cn = s.models["seg"].config.class_names or []
-                labels = [cn[i] if i < len(cn) else f"class {i}" for i in range(k)]
+            if seg_names is not None and "colour" not in source and (s.reference_seg is None or predicted is not None):
+                labels = [seg_names[i] if i < len(seg_names) else f"class {i}" for i in range(k)]
         k = len(labels)
         image_frac = np.bincount(cats.ravel(), minlength=k)[:k] / cats.size
         sample_frac = np.bincount(cats[yx[:, 0], yx[:, 1]], minlength=k)[:k] / max(len(yx), 1)

@@ -9,8 +9,8 @@ import gradio as gr
 from demo.gradio_compat import SafeGallery, on_model_thread, user_errors
 from demo.tabs.base import TabBase, thumb
 from demo.tabs.predict import MainView
-from pixelnet.reference import HED_SIDES
 from pixelnet.tasks import TASKS
+from pixelnet.teachers import HED_SIDES
 from pixelnet.visualize import edges_to_rgb, heatmap
 
 __all__ = ["TapMapsTab", "build"]
@@ -30,7 +30,8 @@ class TapMapsTab(TabBase):
         self, image: Any, seg_model: str | None, normals_model: str | None, edges_model: str | None, task: str
     ) -> list[Any]:
         """Per tap, the magnitude of its first-layer contribution to ``task`` over the image; for
-        edges under HED, its five side-output probability maps and the fused one."""
+        edges under HED, its five side-output probability maps and the fused one; for seg under the raw
+        teacher (no taps), the probability maps of its six categories with the most mass on the image."""
         with self.explorer.lock:
             s = self._session(image, seg_model, normals_model, edges_model)
             if task == "edges" and s.reference_edges is not None:
@@ -41,6 +42,9 @@ class TapMapsTab(TabBase):
                      else f"fused: HED's edge map, max {float(m.max()):.2f}")
                     for name, m in sides.items()
                 ]
+            if task == "seg" and s.reference_seg is not None:
+                return [(thumb(heatmap(m, vmax=1.0), 256), f"P({name}), raw teacher (no taps), mean {mean:.2f}")
+                        for name, mean, m in s.reference_seg.category_maps()]
             if task not in s.models:
                 raise gr.Error(f"no model for task {task!r}")
             maps = s.contribution_maps(task)
@@ -62,7 +66,8 @@ def build(app: TapMapsTab, view: MainView) -> tuple[Any, list[Any], Any]:
         "Magnitude of each tap's contribution to the head's first layer, "
         "|W_t (c_t(p) - mean c_t)|, over the image (exact Shapley magnitude for a linear head). "
         "With HED as the edges model, *edges* shows HED's five side-output edge probabilities "
-        "(dsn1 on conv1_2 ... dsn5 on conv5_3) and its fused map instead."
+        "(dsn1 on conv1_2 ... dsn5 on conv5_3) and its fused map instead; with the raw ImageNet teacher as "
+        "the segmentation model, which has no taps, *seg* shows its main categories' probability maps."
     )
     map_task = gr.Radio(list(TASKS), value="seg", label="Task")
     maps = SafeGallery(label="Per-tap contribution maps", columns=3, height=420)

@@ -1,7 +1,7 @@
 """The "Teach" tab: paint a few strokes per class, train a PixelNet head on them in about a second,
 and get a segmentation of this image (and of any other, through the Segmentation model dropdown).
 
-The training is :func:`pixelnet.engine.scribbles.fit_scribbles` on the tap maps the explorer has
+The training is :func:`pixelnet.teach.scribbles.fit_scribbles` on the tap maps the explorer has
 already cached for the image (frozen backbone of the default segmentation model, same taps), on
 the explorer's model thread like every other model call. Taught heads are kept per browser session
 (:class:`demo.taught.TaughtStore`).
@@ -25,9 +25,9 @@ from demo.gradio_compat import SafeImage, on_model_thread, user_errors
 from demo.tabs.base import TabBase
 from demo.tabs.predict import MainView
 from demo.taught import current_session
-from pixelnet.engine.scribbles import MAX_CLASSES, ScribbleError, fit_scribbles, predict_seg, uncertainty
 from pixelnet.io import save_model
 from pixelnet.outputs import label_png_bytes, model_zip_bytes, read_label_png
+from pixelnet.teach import MAX_CLASSES, ScribbleError, fit_scribbles, predict_seg, uncertainty
 from pixelnet.visualize import class_palette, colorize_labels, heatmap, legend_html, overlay, seg_labels
 
 __all__ = ["DEFAULT_CLASSES", "TeachTab", "build", "parse_classes", "strokes_to_labels"]
@@ -142,10 +142,10 @@ class TeachTab(TabBase):
             raise gr.Error("upload an image first")
         with self.explorer.lock:
             s = self._session(image, seg_model, None, None)
-            if "seg" not in s.models:
+            names = s.seg_class_names()
+            if names is None:
                 raise gr.Error("the chosen models have no segmentation to start from")
             probs = s.predict()["seg"]
-            names = list(s.models["seg"].config.class_names or [])
             rgb = s.image
         labels = seg_labels(probs, names)
         share = np.bincount(labels.ravel(), minlength=len(names)) / labels.size
@@ -225,8 +225,11 @@ class TeachTab(TabBase):
         if labels.shape != rgb.shape[:2]:
             raise gr.Error(f"the label image is {labels.shape[1]}x{labels.shape[0]} but the image is "
                            f"{rgb.shape[1]}x{rgb.shape[0]}")
+        seg = None  # default models (their tap maps are cached for this image); the first PixelNet seg choice
+        if self.bank.is_reference("seg"):  # when the default is the raw teacher (--model imagenet-dense)
+            seg = next((lab for lab in self.bank.labels("seg") if not self.bank.is_reference("seg", lab)), None)
         with self.explorer.lock:
-            s = self.explorer.session(rgb)  # default models: their tap maps are cached for this image
+            s = self.explorer.session(rgb, {"seg": seg} if seg else None)
             base = s.models.get("seg") or next(iter(s.models.values()))
             work = _resize_labels(labels, s.image.shape[:2])
             feats = dict(s.predictor.features(base.task))

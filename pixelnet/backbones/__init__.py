@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .base import IMAGENET_MEAN, IMAGENET_STD, Backbone
-from .efficientnet import EfficientNetLite0, efficientnet_lite0
+from .efficientnet import EfficientNetLite0, efficientnet_lite0, lite0_weights_path
 from .vgg import (
     HED_BSDS_MEAN_BGR,
     VGG16,
@@ -35,6 +35,7 @@ __all__ = [
     "build_backbone",
     "efficientnet_lite0",
     "hed_bsds_weights_path",
+    "lite0_weights_path",
     "load_hed_bsds_state",
     "load_torchvision_vgg16_state",
     "read_hed_bsds_h5",
