@@ -11,8 +11,9 @@ from pathlib import Path
 
 __all__ = [
     "BACKGROUND_FILES", "CUTOUT_CLASSES", "DEB_SOURCES", "DEFAULT_CACHE", "GEOMETRY_FILES", "ISNET_NPM_PACKAGE",
-    "PERSON_MODEL", "PERSON_MODEL_MEMBER", "PYPI_BACKGROUNDS", "PYPI_SCENES", "SALIENT_MODEL", "SCENE_FILES",
-    "STAMPS_DIR", "TEACHER_WHEEL", "WALLPAPER_DIRS", "DebSource",
+    "GCOMPRIS_RCC", "PERSON_MODEL", "PERSON_MODEL_MEMBER", "PHOTO_EXTENSIONS", "PHOTO_FOLDERS", "PHOTO_PACKAGES",
+    "PYPI_BACKGROUNDS", "PYPI_SCENES", "SALIENT_MODEL", "SCENE_FILES", "STAMPS_DIR", "TEACHER_WHEEL", "WALLPAPER_DIRS",
+    "DebSource", "PhotoFolder",
 ]
 
 DEFAULT_CACHE = Path.home() / ".cache" / "pixelnet" / "real"
@@ -137,3 +138,62 @@ ISNET_NPM_PACKAGE = "@imgly/background-removal-data@1.4.5"
 
 SALIENT_MODEL = "isnet_medium.onnx"
 """File name of the salient teacher in ``CACHE/teachers/`` (ISNet's fp16 ``/models/medium``)."""
+
+
+@dataclass(frozen=True)
+class PhotoFolder:
+    """A folder of real photos inside a Debian package, with its image-level label.
+
+    ``prefix`` is a folder inside the ``.rcc`` bundle ``rcc`` (a path inside the package), or inside
+    the package itself when ``rcc`` is empty. ``readme`` (same place as ``prefix``) credits the photos;
+    its paths are relative to its own folder. ``expected`` is the count seen in the version
+    ``docs/data.md`` names (a different count is reported, not an error).
+    """
+
+    package: str
+    name: str  # the folder's name in the manifest, e.g. "categorization/fishes"
+    label: str  # "" = unlabelled
+    prefix: str
+    rcc: str = ""
+    readme: str = ""
+    recursive: bool = False  # photos in sub-folders of prefix too
+    expected: int = 0
+
+
+GCOMPRIS_RCC = "usr/share/gcompris-qt/rcc"
+_ACT = "gcompris/src/activities/"
+
+
+def _gcompris(name: str, label: str, rcc: str, prefix: str, expected: int, readme: str = "",
+              recursive: bool = False) -> PhotoFolder:
+    return PhotoFolder("gcompris-qt-data", name, label, _ACT + prefix, f"{GCOMPRIS_RCC}/{rcc}.rcc",
+                       _ACT + (readme or prefix + "README"), recursive, expected)
+
+
+_CAT = "categorization/resource/images/"
+PHOTO_FOLDERS: tuple[PhotoFolder, ...] = (
+    _gcompris("categorization/fishes", "fish", "categorization", _CAT + "fishes/", 28),
+    _gcompris("categorization/monuments", "monument", "categorization", _CAT + "monuments/", 27),
+    _gcompris("categorization/tools", "tool", "categorization", _CAT + "tools/", 39),
+    _gcompris("categorization/renewable", "renewable", "categorization", _CAT + "renewable/", 29),
+    _gcompris("categorization/others", "others", "categorization", _CAT + "others/", 17),
+    # egypt/, france/, germany/, india/, usa/, wonders/ (their maps are .svg, the board/ .qml)
+    _gcompris("explore_monuments", "monument", "explore_monuments", "explore_monuments/resource/", 49,
+              recursive=True),
+    _gcompris("explore_world_animals", "animal", "explore_world_animals", "explore_world_animals/resource/animals/",
+              15),
+    _gcompris("explore_farm_animals", "animal", "explore_farm_animals", "explore_farm_animals/resource/animals/", 9),
+    _gcompris("explore_world_music", "instrument", "explore_world_music", "explore_world_music/resource/music/", 9),
+    _gcompris("erase", "animal", "erase", "erase/resource/", 33),
+    # the demo album's photos (not CategoryImages/, 64 px thumbnails of its people and places)
+    PhotoFolder("kphotoalbum", "kphotoalbum/demo", "", "usr/share/kphotoalbum/demo/", expected=24),
+)
+"""The photo folders :func:`pixelnet.fetch.fetch_photos` takes, in order: a photo found in two
+folders keeps the first one's label. GCompris' drawings (``lang``, the ``alphabets`` and ``numbers``
+of categorization, the .svg maps) are not photos and are left out."""
+
+PHOTO_PACKAGES: tuple[str, ...] = tuple(dict.fromkeys(f.package for f in PHOTO_FOLDERS))
+"""The Debian packages of :data:`PHOTO_FOLDERS`."""
+
+PHOTO_EXTENSIONS = (".webp", ".jpg", ".jpeg")
+"""Files of a photo folder taken as photos (``.svg``, ``.ogg``, ``.qml``, ``README`` are not)."""
