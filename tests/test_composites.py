@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 import tarfile
 from pathlib import Path
 
@@ -225,6 +226,13 @@ def test_train_run_trains_on_composites_with_their_classes(cache: Path, tmp_path
     assert run_cli(pc.main, pc.get_args_parser().parse_args(argv), prog="prior_correct.py") == 1  # --out holds one
     again = ["--model", str(fixed), "--out", str(tmp_path / "twice")]
     assert run_cli(pc.main, pc.get_args_parser().parse_args(again), prog="prior_correct.py") == 1
+    # a model whose classes are no longer the dataset's (real-categories after `tool`) is refused
+    shutil.copytree(out, tmp_path / "renamed", ignore=shutil.ignore_patterns("checkpoint*"))
+    meta = json.loads((tmp_path / "renamed" / "config.json").read_text())
+    meta["config"]["class_names"] = ["background", "plant", "animal", "vehicle"]
+    (tmp_path / "renamed" / "config.json").write_text(json.dumps(meta))
+    renamed = ["--model", str(tmp_path / "renamed"), "--out", str(tmp_path / "renamed_prior")]
+    assert run_cli(pc.main, pc.get_args_parser().parse_args(renamed), prog="prior_correct.py") == 1
 
 
 # ---- the fetch ----------------------------------------------------------------------------

@@ -79,6 +79,17 @@ def test_predictions_are_scored_at_the_image_size_when_the_predictor_downsizes()
     np.testing.assert_allclose(np.linalg.norm(pred, axis=-1), 1.0, atol=1e-4)
 
 
+def test_a_seg_model_of_fewer_classes_is_scored_by_name(tmp_path: Path) -> None:
+    # as the shipped seg_categories (saved before the `tool` category) on --data real-categories
+    old = [c for c in SYNTH_CLASSES if c != "box"]
+    save_model(tiny_model("seg", old), tmp_path / "m")
+    out = tmp_path / "metrics.json"
+    assert evaluate_cli(["--model", str(tmp_path / "m"), "--data", "synth", "--split", "test", "--limit", "1",
+                         "--synth-size", "32", "--device", "cpu", "--json", str(out)]) == 0
+    per_class = json.loads(out.read_text())["per_class"]
+    assert list(per_class) == list(SYNTH_CLASSES)  # the dataset's classes, the model's mapped onto them
+
+
 def test_a_seg_model_for_other_classes_is_refused_in_one_line(tmp_path: Path, capsys) -> None:
     save_model(tiny_model("seg", ["a", "b", "c"]), tmp_path / "m")
     assert evaluate_cli(["--model", str(tmp_path / "m"), "--limit", "1", "--synth-size", "32"]) == 1

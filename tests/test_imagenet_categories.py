@@ -96,6 +96,11 @@ def test_committed_table() -> None:
     assert all(n > 0 for n in counts.values()), counts
     assert 15 <= len(CATEGORIES) <= 25 and CATEGORIES[-1] == "other"
     assert category_index().shape == (1000,) and category_index().max() == len(CATEGORIES) - 1
+    by_name = {c.name: c.category for c in classes}
+    assert all(by_name[n] == "tool" for n in ("hammer", "screwdriver", "power drill", "chain saw", "hatchet",
+                                              "plane", "shovel", "rule", "carpenter's kit"))
+    assert all(by_name[n] == "kitchenware" for n in ("spatula", "wooden spoon", "ladle", "frying pan"))
+    assert by_name["plow"] == by_name["nail"] == by_name["broom"] == "other"
 
 
 @pytest.mark.parametrize("name,category", [

@@ -110,6 +110,24 @@ def test_category_class_map() -> None:
     assert {COMPOSITE_CLASS[c] for c in COMPOSITE_CLASS} == set(classes[1:])  # every object class is reachable
     with pytest.raises(ValueError, match="background"):
         category_class_map(PSEUDO_CLASSES, ("animal",))
+    assert classes[m[PSEUDO_CLASSES.index("tool")]] == "background"  # no composites class holds tools
+
+
+def test_the_shipped_category_model_maps_by_name() -> None:
+    """seg_categories was saved before `tool`: its own class list maps onto PSEUDO_CLASSES by name."""
+    config = json.loads((Path(__file__).parents[1] / "assets/models/seg_categories/config.json").read_text())
+    names = config["config"]["class_names"]
+    assert "tool" not in names and set(names) < set(PSEUDO_CLASSES)
+    m = category_class_map(names, PSEUDO_CLASSES)
+    assert [PSEUDO_CLASSES[i] for i in m] == names
+    composites = ("background", "animal", "food", "household", "instrument", "plant", "sports", "vehicle")
+    assert (category_class_map(names, composites) == category_class_map(PSEUDO_CLASSES, composites)[
+        [PSEUDO_CLASSES.index(n) for n in names]]).all()
+
+
+def test_rule_key_changes_with_the_classes() -> None:
+    assert f"-k{len(PSEUDO_CLASSES)}" in LabelRule().key and LabelRule(soft=True).key.endswith(
+        f"-k{len(PSEUDO_CLASSES)}")
 
 
 def test_boundary_f_score() -> None:

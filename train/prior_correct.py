@@ -27,6 +27,7 @@ from pixelnet.engine import (
     UsageError,
     add_output_bias,
     class_frequencies,
+    dataset_class_names,
     open_dataset,
     prior_shift,
     run_cli,
@@ -67,8 +68,13 @@ def main(args: argparse.Namespace) -> int:
         print("note: the model was trained with uniform sampling; its prior needs (almost) no correction",
               file=sys.stderr)
     size = rec.get("synth_size") or [256, 256]
+    root = args.data_root or rec.get("data_root")
+    classes = dataset_class_names(rec["data"], root)
+    if list(model.config.class_names or []) != classes:  # e.g. real-categories has gained `tool` since
+        raise UsageError(f"{args.model}'s classes {list(model.config.class_names or [])} are not those of "
+                         f"--data {rec['data']} now ({classes}): its labels would be counted as other classes")
     dataset = open_dataset(rec["data"], task="seg", split=rec.get("train_split", "train"),
-                           root=args.data_root or rec.get("data_root"), synth_size=(size[0], size[-1]),
+                           root=root, synth_size=(size[0], size[-1]),
                            length=args.images if rec["data"] in ("synth", "synth-real") else None)
     n = min(args.images, len(dataset))
     gen = torch.Generator().manual_seed(args.seed)

@@ -62,7 +62,8 @@ COMPOSITE_CLASS: dict[str, str] = {
     "sports gear": "sports",
 }
 """The composites class (``--data composites``) each category belongs to; every other class of
-:data:`PSEUDO_CLASSES` (building, landscape, clothing, other, person) is ``background``. Used to
+:data:`PSEUDO_CLASSES` (clothing, tool, building, landscape, other, person) is ``background``
+(tools are none of the composites' classes: Tux Paint's stamps file no tool under household). Used to
 score category models on the composites' exact masks and to tell which categories a cut-out of
 a composites class may take."""
 
@@ -72,14 +73,22 @@ def category_class_map(model_classes: Sequence[str], dataset_classes: Sequence[s
 
     Args:
         model_classes: names of the model's outputs (categories, optionally ``person``).
-        dataset_classes: ``("background", *classes)`` of the dataset.
+        dataset_classes: the dataset's classes: ``("background", *classes)`` of a composites-like
+            dataset, or :data:`PSEUDO_CLASSES`.
 
     Returns:
         int64 ``[len(model_classes)]``: the dataset class index of each model class.
 
+    Every model class the dataset has is mapped to it by name (a model of an older category list,
+    e.g. the shipped ``seg_categories`` without ``tool``, scored on ``real-categories``); the
+    others go to their :data:`COMPOSITE_CLASS` (else ``background``).
+
     Raises:
-        ValueError: the dataset has no ``background`` or lacks a class the map names.
+        ValueError: a model class is not in the dataset, and the dataset has no ``background`` or
+            lacks the class the map names.
     """
+    if set(model_classes) <= set(dataset_classes):
+        return np.asarray([list(dataset_classes).index(name) for name in model_classes], dtype=np.int64)
     if "background" not in dataset_classes:
         raise ValueError(f"dataset classes {list(dataset_classes)} have no 'background'")
     out = []
@@ -115,11 +124,14 @@ class LabelRule:
 
     @property
     def key(self) -> str:
-        """A folder name that changes with the rule."""
+        """A folder name that changes with the rule and with the number of classes (stored labels
+        are indices into :data:`PSEUDO_CLASSES`: those of a list without ``tool`` are not read as
+        those of the current one)."""
         scales = "_".join(f"{s:g}" for s in self.scales)
+        k = f"-k{len(PSEUDO_CLASSES)}"
         if self.soft:
-            return f"soft-s{scales}"
-        return f"c{self.confidence:g}-p{self.person_low:g}-{self.person_high:g}-b{self.band}-s{scales}"
+            return f"soft-s{scales}{k}"
+        return f"c{self.confidence:g}-p{self.person_low:g}-{self.person_high:g}-b{self.band}-s{scales}{k}"
 
 
 NOT_PERSON: tuple[str, ...] = ("dog", "cat", "bird", "sea life", "reptile", "insect", "mammal", "vehicle",

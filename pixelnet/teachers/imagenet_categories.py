@@ -55,6 +55,14 @@ CATEGORY_ANCHORS: tuple[tuple[str, tuple[str, ...]], ...] = (
                      "electrical_device.n.01", "memory_device.n.01")),
     ("kitchenware", ("container.n.01", "kitchen_utensil.n.01", "tableware.n.01", "cooking_utensil.n.01",
                      "kitchen_appliance.n.01", "home_appliance.n.01")),  # containers of every kind
+    # after kitchenware, so that a kitchen utensil WordNet also files as a tool would stay kitchenware
+    # (none of ImageNet-1k's is: all 15 below came from other). hand_tool: hammer, screwdriver,
+    # shovel, plunger, can opener, corkscrew; power_tool: chain saw, power drill; edge_tool: hatchet,
+    # plane, cleaver, letter opener; garden_tool: lawn mower; rule.n.12: rule (ruler);
+    # carpenter's_kit.n.01 (a set of carpenter's tools). Not tool.n.01 itself, which adds only the
+    # plow (a farm tool drawn by a tractor or a horse); no wrench or pliers class in ImageNet-1k.
+    ("tool", ("hand_tool.n.01", "power_tool.n.01", "edge_tool.n.01", "garden_tool.n.01", "rule.n.12",
+              "carpenter's_kit.n.01")),
     ("building", ("structure.n.01", "building.n.01", "roof.n.01")),
     ("landscape", ("geological_formation.n.01",)),  # cliff, valley, seashore, volcano, coral reef
 )
