@@ -142,9 +142,9 @@ def get_args_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="DIR",
-        help="extra model directory (or a folder of them), or 'hed': the reference edge detector as the "
-        "default edges model, or 'imagenet-dense': the raw dense ImageNet teacher as the default segmentation "
-        "model (a folder with one of these names: ./hed); repeatable",
+        help="extra model directory (or a folder of them), or 'hed': the reference edge detector, chosen for "
+        "edges, or 'imagenet-dense': the raw dense ImageNet teacher, chosen for segmentation (a folder with one "
+        "of these names: ./hed); repeatable",
     )
     p.add_argument(
         "--max-side", type=int, default=1024, help="larger uploads are resized to this longer side"

@@ -41,6 +41,8 @@ class ModelConfig:
         class_names: class names for ``seg`` (their count is K).
         backbone_kwargs: extra builder options that change shapes (e.g. VGG ``width``).
         provenance: free-form training record (command, data, iterations, metrics...).
+        what: set on a *where* model (seg over ``background``, ``object``, ``person``): the teacher
+            that names its objects at test time (``"imagenet-dense"``, :mod:`pixelnet.objects`).
     """
 
     task: str
@@ -53,6 +55,7 @@ class ModelConfig:
     class_names: list[str] | None = None
     backbone_kwargs: dict[str, Any] = field(default_factory=dict)
     provenance: dict[str, Any] = field(default_factory=dict)
+    what: str | None = None
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:

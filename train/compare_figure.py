@@ -28,8 +28,8 @@ from pixelnet.image import load_image
 from pixelnet.model import PixelNet
 from pixelnet.predictor import Predictor
 from pixelnet.progress import Progress
-from pixelnet.teachers import load_model_or_reference
 from pixelnet.visualize import class_palette, colorize_labels, edges_to_rgb, normals_to_rgb, seg_labels
+from pixelnet.zoo import load_model_or_reference
 
 DRAW = {"normals": normals_to_rgb, "edges": edges_to_rgb}
 

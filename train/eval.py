@@ -11,7 +11,8 @@ Prints a table; ``--json FILE`` writes exactly the metric keys of the task:
   model of ImageNet categories (``--model imagenet-dense``, the raw dense teacher, or a head
   trained on ``--data real-categories``) is scored on a composites dataset's classes through
   :data:`pixelnet.distill.pseudo_labels.COMPOSITE_CLASS` (dog, cat, ... -> animal; the rest ->
-  background);
+  background); a model whose classes are a subset of the dataset's (``seg_categories``, saved
+  before the ``tool`` category, on ``--data real-categories``) is scored by class name;
 - normals: ``mean``, ``median``, ``rmse`` (degrees), ``within_11_25``, ``within_22_5``,
   ``within_30`` (percent);
 - edges: ``ods``, ``ois``, ``ap`` (BSDS protocol).
@@ -51,15 +52,23 @@ from pixelnet.engine import (
     parse_args,
     run_cli,
 )
-from pixelnet.evaluation import GEOMETRY_DATASETS, BoundaryRecallMeter, evaluate, format_metrics, normals_baselines
+from pixelnet.evaluation import (
+    GEOMETRY_DATASETS,
+    BoundaryRecallMeter,
+    evaluate,
+    evaluate_photos,
+    format_metrics,
+    normals_baselines,
+)
 from pixelnet.metrics import SegBoundaryMeter, SegMeter
 from pixelnet.progress import Progress
-from pixelnet.teachers import REFERENCE_MODELS, load_model_or_reference
+from pixelnet.teachers import REFERENCE_MODELS
+from pixelnet.zoo import load_model_or_reference
 
 DATASETS = ("synth", "synth-real", "bsds500", "hed-bsds", "nyuv2", "pascal-context", "voc2012", "sbd", "voc-aug",
             "middlebury-motorcycle", "middlebury-aloe", "composites", "composites-close", "hed-distill",
             "synth-real+hed-distill", "real-categories",
-            "real-categories-soft")
+            "real-categories-soft", "real-objects", "real-photos")
 
 
 def floats(text: str) -> list[float]:
@@ -89,6 +98,40 @@ def _per_class_table(per_class: dict[str, dict[str, float | None]]) -> str:
     return "\n".join(lines)
 
 
+def eval_photos(args: argparse.Namespace) -> int:
+    """``--data real-photos``: category accuracy, object IoU, boundary F and person IoU of each model
+    on the held-out labelled photos (:func:`pixelnet.evaluation.evaluate_photos`), one table."""
+    if not args.data_root:
+        raise UsageError("--data real-photos needs --data-root (the train/fetch_data.py cache)")
+    split = args.split or "test"
+    results: dict[str, dict] = {}
+    for spec in [args.model, *args.also]:
+        model = load_model_or_reference(spec)
+        if model.task != "seg":
+            raise UsageError(f"{spec} is a {model.task} model; real-photos scores segmentations")
+        with Progress(f"eval {spec}", total=0, unit="photo", enabled=not args.quiet) as bar:
+            metrics, rows = evaluate_photos(model, args.data_root, split=split, scales=args.scales,
+                                            device=args.device, max_side=args.max_side, limit=args.limit,
+                                            progress=bar.update)
+        results[spec] = {**metrics, "photos": rows}
+    print(photo_table(results, split, args.scales))
+    if args.json:
+        path = Path(args.json)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(results, indent=2) + "\n")
+    return 0
+
+
+def photo_table(results: dict[str, dict], split: str, scales: list[float]) -> str:
+    """A markdown table: one row per model."""
+    lines = [f"real photos, split {split}, scales {','.join(f'{s:g}' for s in scales)}", "",
+             "| model | category accuracy | object IoU | boundary F (2 px) | person IoU |", "|---|---|---|---|---|"]
+    for spec, m in results.items():
+        lines.append(f"| {spec} | {m['category_acc']:.3f} ({m['category_n']}) | {m['object_iou']:.3f} "
+                     f"({m['object_n']}) | {m['boundary_f']:.3f} | {m['person_iou']:.3f} ({m['person_n']}) |")
+    return "\n".join(lines)
+
+
 def get_args_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=HelpFormatter)
@@ -111,6 +154,8 @@ def get_args_parser() -> argparse.ArgumentParser:
                    help="match distance (px) of occlusion boundaries (middlebury, edges) and of seg region boundaries")
     p.add_argument("--boundary-budget", type=float, default=2.0,
                    help="middlebury-motorcycle, edges: thinned edge pixels kept per boundary pixel")
+    p.add_argument("--also", nargs="+", default=[], metavar="MODEL",
+                   help="real-photos: more models scored in the same run, one table (e.g. imagenet-dense)")
     p.add_argument("--json", help="write the metrics to this JSON file")
     p.add_argument("--quiet", action="store_true", help="no progress bar or progress lines")
     return p
@@ -128,6 +173,8 @@ def main(args: argparse.Namespace) -> int:
     if len(args.synth_size) not in (1, 2):
         raise UsageError("--synth-size takes S or H,W")
     pick_device(args.device)  # a device this machine lacks is refused before any work
+    if args.data == "real-photos":
+        return eval_photos(args)
     model = load_model_or_reference(args.model)
     task = model.task
     class_map = None
@@ -135,10 +182,13 @@ def main(args: argparse.Namespace) -> int:
         classes = dataset_class_names(args.data, args.data_root)
         model_classes = list(model.config.class_names or [])
         if model_classes != classes:
-            if not (set(model_classes) <= set(PSEUDO_CLASSES) and "background" in classes):
+            # by name (e.g. seg_categories, saved before `tool`, on real-categories), or categories
+            # scored on a composites-like dataset's classes
+            if not (set(model_classes) <= set(classes)
+                    or (set(model_classes) <= set(PSEUDO_CLASSES) and "background" in classes)):
                 raise UsageError(f"the model's {len(model_classes)} classes are not the "
                                  f"{len(classes)} classes of dataset {args.data!r}")
-            try:  # categories scored on a composites-like dataset's classes
+            try:
                 class_map = category_class_map(model_classes, classes)
             except ValueError as e:
                 raise UsageError(str(e)) from e

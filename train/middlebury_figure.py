@@ -23,7 +23,7 @@ from pixelnet.evaluation import predict_full_size
 from pixelnet.metrics import edge_nms, top_n_mask
 from pixelnet.model import PixelNet
 from pixelnet.predictor import Predictor
-from pixelnet.teachers import load_model_or_reference
+from pixelnet.zoo import load_model_or_reference
 
 
 def get_args_parser() -> argparse.ArgumentParser:

@@ -43,7 +43,8 @@ from pixelnet.image import ImageError, load_image
 from pixelnet.io import load_models, read_model_meta
 from pixelnet.outputs import atomic_path, prediction_names, remove_stale_temporaries, write_predictions
 from pixelnet.predictor import Predictor
-from pixelnet.teachers import REFERENCE_MODELS, load_reference
+from pixelnet.teachers import REFERENCE_MODELS
+from pixelnet.zoo import load_model_or_reference
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 SUMMARY = "predictions.json"
@@ -143,8 +144,8 @@ def _predict(args: argparse.Namespace, files: list[Path], out: Path, settings: d
     predictors: list[Any] = []
     legends: dict[str, list[str] | None] = {}  # model -> class names of its seg output (None: no legend)
     for m in args.model:
-        if m in REFERENCE_MODELS:
-            ref = load_reference(m)
+        if m in REFERENCE_MODELS or read_model_meta(m)["config"].get("what"):  # brings its own predictor
+            ref = load_model_or_reference(m)
             groups.append({ref.task: m})
             predictors.append(ref.predictor(device=ctx.device, max_side=args.max_side))
             config = getattr(ref, "config", None)  # the dense ImageNet teacher names its categories

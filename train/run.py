@@ -25,6 +25,7 @@ from torch.utils.data import DataLoader
 
 from pixelnet import BACKBONES, ModelConfig, build_model
 from pixelnet.backbones import BACKBONE_WEIGHTS
+from pixelnet.data import DATASET_WHAT
 from pixelnet.engine import (
     CHECKPOINT_NAME,
     VAL_SPLITS,
@@ -57,7 +58,7 @@ from pixelnet.tasks import TASKS
 DATASETS = ("synth", "synth-real", "bsds500", "hed-bsds", "nyuv2", "pascal-context", "voc2012", "sbd", "voc-aug",
             "composites", "composites-close", "hed-distill",
             "synth-real+hed-distill", "real-categories",
-            "real-categories-soft")
+            "real-categories-soft", "real-objects")
 DEFAULT_SAMPLER = {"seg": "uniform", "normals": "uniform", "edges": "biased"}
 # options that define the model, the data or the optimiser: a checkpoint must match them to be
 # resumed (the schedule is restored from the checkpoint, so a changed one would be ignored)
@@ -205,11 +206,14 @@ def model_config(args: argparse.Namespace) -> ModelConfig:
         kwargs["fc_channels"] = args.fc_channels
     if args.weights is not None and args.weights != BACKBONE_WEIGHTS[args.backbone][0]:
         kwargs["weights"] = args.weights  # recorded: a frozen backbone is rebuilt from these weights
+    if DATASET_WHAT.get(args.data) and args.backbone != "efficientnet_lite0":
+        raise UsageError(f"--data {args.data} trains a where model whose objects the ImageNet classifier of "
+                         "efficientnet_lite0 names: use --backbone efficientnet_lite0")
     try:
         return ModelConfig(task=args.task, backbone=args.backbone, taps=args.taps, head=args.head,
                            mlp_widths=widths, dropout=args.dropout, linear_bn=args.linear_bn,
                            class_names=dataset_class_names(args.data, args.data_root) if args.task == "seg" else None,
-                           backbone_kwargs=kwargs)
+                           backbone_kwargs=kwargs, what=DATASET_WHAT.get(args.data))
     except ValueError as e:
         raise UsageError(str(e)) from e
 

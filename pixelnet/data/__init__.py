@@ -10,7 +10,14 @@ May import: ``pixelnet.datasets``, ``pixelnet.synth``, ``pixelnet.distill``, ``p
 and the core modules; never ``engine`` or ``evaluation``.
 """
 
-from pixelnet.data.registry import DATASET_TASKS, DATASETS, ROOTLESS_DATASETS, build_dataset, dataset_classes
+from pixelnet.data.registry import (
+    DATASET_TASKS,
+    DATASET_WHAT,
+    DATASETS,
+    ROOTLESS_DATASETS,
+    build_dataset,
+    dataset_classes,
+)
 from pixelnet.datasets.bsds import BSDS500, HEDBSDS
 from pixelnet.datasets.common import IGNORE_INDEX, DatasetError
 from pixelnet.datasets.middlebury import MOTORCYCLE_CALIBRATION, MiddleburyMotorcycle, disparity_to_normals
@@ -28,6 +35,7 @@ __all__ = [
     "COMPOSITE_SPLITS",
     "DATASETS",
     "DATASET_TASKS",
+    "DATASET_WHAT",
     "HEDBSDS",
     "IGNORE_INDEX",
     "MOTORCYCLE_CALIBRATION",

@@ -21,11 +21,12 @@ from pixelnet.datasets.nyuv2 import NYU13_CLASSES, NYUv2Normals
 from pixelnet.datasets.pascal import PASCAL_CONTEXT_CLASSES, VOC2012, VOC_CLASSES, PascalContext
 from pixelnet.datasets.sbd import SBD, VOCAug
 from pixelnet.distill.hed import HEDDistilled, MixedEdges
+from pixelnet.objects import WHERE_CLASSES
 from pixelnet.synth.composites import CLOSE_UP_SCALE, Composites, composite_classes
 from pixelnet.synth.photos import PhotoTextures
 from pixelnet.synth.scenes import SYNTH_CLASSES, SynthScenes
 
-__all__ = ["DATASETS", "DATASET_TASKS", "ROOTLESS_DATASETS", "build_dataset", "dataset_classes"]
+__all__ = ["DATASETS", "DATASET_TASKS", "DATASET_WHAT", "ROOTLESS_DATASETS", "build_dataset", "dataset_classes"]
 
 DATASET_TASKS: dict[str, tuple[str, ...]] = {
     "synth": ("seg", "normals", "edges"),
@@ -45,8 +46,13 @@ DATASET_TASKS: dict[str, tuple[str, ...]] = {
     "synth-real+hed-distill": ("edges",),
     "real-categories": ("seg",),
     "real-categories-soft": ("seg",),
+    "real-objects": ("seg",),
 }
 """Tasks each dataset has labels for."""
+
+DATASET_WHAT: dict[str, str] = {"real-objects": "imagenet-dense"}
+"""Datasets of *where* labels (``background``, ``object``, ``person``) -> the teacher that names
+the objects of a model trained on them (recorded as ``ModelConfig.what``, :mod:`pixelnet.objects`)."""
 
 DATASETS: tuple[str, ...] = tuple(DATASET_TASKS)
 """Names accepted by :func:`build_dataset`."""
@@ -72,6 +78,7 @@ _CLASSES: dict[str, tuple[str, ...] | None] = {
     "synth-real+hed-distill": None,
     "real-categories": None,  # the category table's names and person, read on first use
     "real-categories-soft": None,
+    "real-objects": WHERE_CLASSES,
 }
 
 _HED_LISTS = {"train": "train_pair.lst", "test": "test.lst"}
@@ -136,6 +143,13 @@ def _real_categories_soft(root: str | Path, split: str, **kw: Any) -> Dataset:
     return RealCategories(root, split, rule=LabelRule(soft=True), **kw)
 
 
+def _real_objects(root: str | Path, split: str, **kw: Any) -> Dataset:
+    """Real photos with pixel-accurate *where* pseudo-labels (imported on use: it reads the teachers' maps)."""
+    from pixelnet.distill.real_objects import RealObjects
+
+    return RealObjects(root, split, **kw)
+
+
 _BUILDERS: dict[str, Callable[..., Dataset]] = {
     "synth": _synth,
     "synth-real": _synth_real,
@@ -154,6 +168,7 @@ _BUILDERS: dict[str, Callable[..., Dataset]] = {
     "synth-real+hed-distill": _synth_real_hed,
     "real-categories": _real_categories,
     "real-categories-soft": _real_categories_soft,
+    "real-objects": _real_objects,
 }
 
 

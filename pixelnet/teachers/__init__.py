@@ -20,13 +20,10 @@ hypercolumn, image, device, io, model); never ``datasets``, ``synth``, ``distill
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
 import torch
 from torch import nn
 
-from pixelnet.io import load_model
-from pixelnet.model import PixelNet
 from pixelnet.teachers.dense_imagenet import DenseImageNet, DenseImageNetPredictor, build_dense_imagenet
 from pixelnet.teachers.hed import HED, HED_SIDES, HEDPredictor, build_hed, load_hed_side_state
 from pixelnet.teachers.imagenet import ClassScore, ImageNetClassifier, load_imagenet_classifier, resample_to_pixels
@@ -47,7 +44,7 @@ __all__ = [
     "DenseImageNet", "DenseImageNetPredictor", "HEDPredictor", "ImageNetClass", "ImageNetClassifier",
     "PersonTeacher", "SalientTeacher", "build_dense_imagenet", "build_hed", "category_index", "category_of",
     "default_person_model",
-    "imagenet_classes", "load_hed_side_state", "load_imagenet_classifier", "load_model_or_reference",
+    "imagenet_classes", "load_hed_side_state", "load_imagenet_classifier",
     "load_reference", "resample_to_pixels", "salient_model_path",
 ]
 
@@ -72,26 +69,3 @@ def load_reference(name: str, *, device: str | torch.device = "cpu") -> HED | De
     if name not in REFERENCE_MODELS:
         raise ValueError(f"unknown reference model {name!r}; choose from {sorted(REFERENCE_MODELS)}")
     return REFERENCE_MODELS[name][0]().to(device).eval()
-
-
-def load_model_or_reference(spec: str | Path, *, device: str | torch.device = "cpu") -> PixelNet | HED | DenseImageNet:
-    """What ``--model`` of the CLIs names: a reference model (``"hed"``) or a model folder.
-
-    A name of :data:`REFERENCE_MODELS` means the reference model; a folder with that name is
-    reached with a path (``./hed``).
-
-    Args:
-        spec: reference name or model directory (``model.safetensors`` + ``config.json``).
-        device: where to put the model.
-
-    Returns:
-        A :class:`~pixelnet.PixelNet` or a reference model, in eval mode; both have ``task``,
-        and :func:`pixelnet.evaluation.evaluate.evaluate` runs either.
-
-    Raises:
-        ModelFileError: for a folder that is not a model.
-        FileNotFoundError: when a reference model's weights package is missing.
-    """
-    if isinstance(spec, str) and spec in REFERENCE_MODELS:
-        return load_reference(spec, device=device)
-    return load_model(spec, device=device)

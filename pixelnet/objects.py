@@ -1,0 +1,226 @@
+"""Segmentation of real photos factorised into *where* (a PixelNet model) and *what* (the teacher).
+
+A *where* model (``ModelConfig.what == "imagenet-dense"``, classes ``background``, ``object``,
+``person``; trained with ``--data real-objects``, :mod:`pixelnet.distill.real_objects`) says where
+the objects, the people and the background are, pixel-accurately. What each object is comes from
+the backbone's own ImageNet classifier applied densely to the same ``head`` tap the *where* head
+reads (:class:`pixelnet.teachers.ImageNetClassifier`): the same backbone pass, no second one.
+A 1,000-class teacher generalises to objects a few hundred photos never show; a head re-learning
+*what* from those photos does not (issue #25).
+
+:func:`name_objects` combines the two into probabilities over the categories and ``person``:
+
+- each connected object region takes the teacher's category probabilities pooled over it
+  (``other`` left out while any named category has mass there), except where a second named
+  category is confident over a large part of the region (several kinds of things in one mask):
+  those pixels keep their own probabilities;
+- ``person`` is the *where* model's person probability;
+- background pixels take the teacher's scene category (landscape, building, plant) where it is
+  confident, else ``other``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+
+from pixelnet.model import PixelNet
+from pixelnet.predictor import Predictor
+from pixelnet.teachers import ImageNetClassifier, load_imagenet_classifier
+
+__all__ = ["OBJECT_TEACHERS", "SCENE_CATEGORIES", "WHERE_CLASSES", "ObjectModel", "ObjectsPredictor",
+           "name_objects", "object_model"]
+
+WHERE_CLASSES: tuple[str, ...] = ("background", "object", "person")
+"""The classes of a *where* model, in order."""
+
+OBJECT_TEACHERS: tuple[str, ...] = ("imagenet-dense",)
+"""Values of ``ModelConfig.what``: the teachers that can name a *where* model's objects."""
+
+SCENE_CATEGORIES: tuple[str, ...] = ("landscape", "building", "plant")
+"""Categories a background pixel may take (where the teacher is confident)."""
+
+OTHER = "other"
+PERSON = "person"
+
+
+def name_objects(where: np.ndarray, categories: np.ndarray, names: Sequence[str], *,
+                 scene_confidence: float = 0.5, split_confidence: float = 0.5, split_share: float = 0.25,
+                 min_region: int = 16) -> np.ndarray:
+    """Category and person probabilities from *where* and *what* (see the module docstring).
+
+    Args:
+        where: float ``(3, H, W)`` probabilities of :data:`WHERE_CLASSES`.
+        categories: float ``(K, H, W)`` the teacher's category probabilities (summing to 1 over K).
+        names: the K category names (one of them ``other``).
+        scene_confidence: least teacher probability for a background pixel to take a scene category.
+        split_confidence: least probability of a second category at a pixel of an object region ...
+        split_share: ... over at least this share of the region, for those pixels to keep their own.
+        min_region: object regions smaller than this (pixels) take their pixels' own probabilities.
+
+    Returns:
+        float32 ``(K + 1, H, W)``: the K categories, then ``person``; summing to 1 over the first axis.
+    """
+    from scipy import ndimage
+
+    if where.shape[0] != len(WHERE_CLASSES) or where.shape[1:] != categories.shape[1:]:
+        raise ValueError(f"where {where.shape} and categories {categories.shape} do not match")
+    names = list(names)
+    k = len(names)
+    other = names.index(OTHER)
+    named = np.array([i != other for i in range(k)])
+    q = categories.astype(np.float32)
+    bg, obj, person = where[0], where[1], where[2]
+    what = q.copy()  # per pixel: the category distribution of the object there
+    regions, n = ndimage.label(where.argmax(0) == 1, structure=np.ones((3, 3)))
+    if n:
+        idx = np.arange(1, n + 1)
+        sizes = ndimage.sum_labels(np.ones_like(obj), regions, idx)
+        pooled = np.stack([ndimage.mean(q[c], regions, idx) for c in range(k)], 1)  # (n, K)
+        pooled_named = pooled * named
+        has_named = pooled_named.sum(1) > 1e-6
+        pooled = np.where(has_named[:, None], pooled_named / np.maximum(pooled_named.sum(1, keepdims=True), 1e-6),
+                          pooled)
+        top = pooled.argmax(1)
+        for r in range(n):
+            if sizes[r] < min_region:
+                continue
+            inside = regions == r + 1
+            dist = pooled[r][:, None]
+            keep_own = np.zeros(int(sizes[r]), bool)
+            own = q[:, inside]  # (K, m)
+            for c in np.flatnonzero(named):
+                if c == top[r]:
+                    continue
+                confident = own[c] >= split_confidence
+                if confident.sum() >= split_share * sizes[r]:
+                    keep_own |= confident
+            what[:, inside] = np.where(keep_own[None], own, dist)
+    scene = [names.index(c) for c in SCENE_CATEGORIES if c in names]
+    background = np.zeros_like(q)
+    best = np.argmax(q[scene], 0) if scene else np.zeros(q.shape[1:], int)
+    best_p = np.take_along_axis(q[scene], best[None], 0)[0] if scene else np.zeros(q.shape[1:])
+    confident = best_p >= scene_confidence
+    for j, c in enumerate(scene):
+        background[c] = confident & (best == j)
+    background[other] = ~confident
+    out = np.empty((k + 1, *q.shape[1:]), np.float32)
+    out[:k] = obj[None] * what + bg[None] * background
+    out[k] = person
+    return out
+
+
+@dataclass
+class ObjectConfig:
+    """What evaluation and the CLIs read of a seg model: its outputs' names and its task."""
+
+    class_names: list[str] = field(default_factory=list)
+    task: str = "seg"
+
+    @property
+    def num_outputs(self) -> int:
+        return len(self.class_names)
+
+
+class ObjectModel(nn.Module):
+    """A *where* PixelNet model and the teacher that names its objects, as one seg model over the
+    categories and ``person``.
+
+    Args:
+        where: the *where* model (classes :data:`WHERE_CLASSES`, taps including ``head``).
+        classifier: the ImageNet classifier of its backbone (reading the same ``head`` tap).
+
+    Raises:
+        ValueError: the model's classes are not :data:`WHERE_CLASSES`, or its backbone has no
+            tap the classifier reads.
+    """
+
+    task = "seg"
+
+    def __init__(self, where: PixelNet, classifier: ImageNetClassifier) -> None:
+        super().__init__()
+        if tuple(where.config.class_names or ()) != WHERE_CLASSES:
+            raise ValueError(f"a where model has the classes {WHERE_CLASSES}, not {where.config.class_names}")
+        if classifier.tap.name not in where.backbone.tap_names:
+            raise ValueError(f"the classifier reads tap {classifier.tap.name!r}, which the backbone lacks")
+        self.where, self.classifier = where, classifier
+        self.config = ObjectConfig(class_names=[*classifier.categories, PERSON])
+
+    def predictor(self, *, device: str | torch.device = "auto", max_side: int = 1024) -> ObjectsPredictor:
+        return ObjectsPredictor(self, device=device, max_side=max_side)
+
+
+def object_model(where: PixelNet) -> ObjectModel:
+    """Wrap a *where* model with the teacher its config names (``config.what``).
+
+    Raises:
+        ValueError: ``config.what`` is not one of :data:`OBJECT_TEACHERS`.
+        FileNotFoundError: the teacher's weights package is missing.
+    """
+    if where.config.what not in OBJECT_TEACHERS:
+        raise ValueError(f"unknown object teacher {where.config.what!r}; expected one of {OBJECT_TEACHERS}")
+    return ObjectModel(where, load_imagenet_classifier(where.config.backbone))
+
+
+class ObjectsPredictor:
+    """Category and person probabilities of an image from an :class:`ObjectModel`, with the
+    :class:`pixelnet.Predictor` interface (``set_image``, ``predict``, ``image_scale``, ``tasks``).
+
+    The *where* model runs through a :class:`pixelnet.Predictor`, whose feature cache also serves
+    the classifier its ``head`` tap: one backbone pass per scale.
+    """
+
+    def __init__(self, model: ObjectModel, *, device: str | torch.device = "auto", max_side: int = 1024) -> None:
+        self.model = model
+        self.base = Predictor({"seg": model.where}, device=device, max_side=max_side)
+        self.classifier = model.classifier.to(self.base.device)
+
+    @property
+    def tasks(self) -> list[str]:
+        return ["seg"]
+
+    @property
+    def image_scale(self) -> float:
+        return self.base.image_scale
+
+    @property
+    def image(self) -> np.ndarray | None:
+        return self.base.image
+
+    def set_image(self, image: np.ndarray | Image.Image) -> np.ndarray:
+        """Set the image (``(H, W, 3)`` uint8 RGB); returns the possibly downsized image predictions refer to."""
+        return self.base.set_image(image)
+
+    @torch.no_grad()
+    def where(self, scales: Sequence[float] = (1.0,)) -> np.ndarray:
+        """float32 ``(3, H, W)`` probabilities of :data:`WHERE_CLASSES`."""
+        return self.base.predict(scales=scales)["seg"]
+
+    @torch.no_grad()
+    def categories(self, scales: Sequence[float] = (1.0,)) -> np.ndarray:
+        """float32 ``(K, H, W)`` the teacher's category probabilities from the cached ``head`` tap."""
+        tap = self.classifier.tap.name
+        heads = [self.base.features("seg", s, taps=[tap])[tap] for s in scales]
+        sizes = [self.base.input_size(s) for s in scales]
+        h, w = self.base.image.shape[:2]  # type: ignore[union-attr]
+        return self.classifier.category_probs(heads, sizes, (h, w))[0].float().cpu().numpy()
+
+    @torch.no_grad()
+    def predict(self, image: np.ndarray | Image.Image | None = None, *, scales: Sequence[float] = (1.0,),
+                tasks: Iterable[str] | None = None) -> dict[str, np.ndarray]:
+        """``{"seg": (K + 1, H, W) float32}`` over the categories and ``person`` (:func:`name_objects`)."""
+        if image is not None:
+            self.set_image(image)
+        wanted = list(tasks) if tasks is not None else ["seg"]
+        if any(t != "seg" for t in wanted):
+            raise ValueError(f"an object model predicts seg only, not {[t for t in wanted if t != 'seg']}")
+        if not scales:
+            raise ValueError("no scales given")
+        if not wanted:
+            return {}
+        return {"seg": name_objects(self.where(scales), self.categories(scales), self.classifier.categories)}

@@ -1,0 +1,168 @@
+"""Issue #25: *where* pseudo-labels, naming objects with the teacher, the object model, and its scores."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from pixelnet import ModelConfig, build_model, save_model
+from pixelnet.distill import ObjectRule, RealObjects, TeacherMaps, where_targets
+from pixelnet.evaluation import ObjectMeter, evaluate_photos
+from pixelnet.objects import WHERE_CLASSES, ObjectModel, name_objects
+from pixelnet.teachers import CATEGORIES, load_reference
+from pixelnet.zoo import load_model_or_reference
+
+K = len(CATEGORIES)
+C = {name: i for i, name in enumerate(CATEGORIES)}
+
+
+def one_hot(h: int, w: int, category: str, p: float = 1.0) -> np.ndarray:
+    q = np.full((K, h, w), (1 - p) / (K - 1), np.float32)
+    q[C[category]] = p
+    return q
+
+
+def test_where_targets_mark_objects_people_and_ignore_the_unsure() -> None:
+    salient = np.zeros((40, 40), np.float32)
+    salient[10:30, 10:30] = 1.0
+    salient[0:4, 0:4] = 0.5  # unsure
+    person = np.zeros_like(salient)
+    person[12:20, 12:20] = 0.9
+    person[35:38, 35:38] = 0.4  # the person model's uncertain band
+    labels = where_targets(salient, person, ObjectRule(band=2))
+    assert labels[20, 25] == 1 and labels[15, 15] == 2 and labels[35, 5] == 0
+    assert labels[1, 1] == 255 and labels[36, 36] == 255
+    assert labels[10, 20] == 255 and labels[8, 20] == 255 and labels[7, 20] == 0  # a 2 px band at the edge
+    assert set(np.unique(where_targets(salient, None))) <= {0, 1, 255}
+
+
+def test_name_objects_pools_the_teacher_over_each_object_region() -> None:
+    h, w = 30, 60
+    where = np.zeros((3, h, w), np.float32)
+    where[0] = 1.0
+    where[:, 5:25, 5:25] = np.array([0.0, 1.0, 0.0])[:, None, None]  # a fish
+    where[:, 5:25, 35:55] = np.array([0.1, 0.0, 0.9])[:, None, None]  # a person
+    q = one_hot(h, w, "landscape", 0.8)  # a confident landscape around them
+    q[:, 5:25, 5:25] = one_hot(20, 20, "sea life", 0.6)
+    q[:, 5:10, 5:25] = one_hot(5, 20, "insect", 0.45)  # a quarter of the fish's cells say insect, unsure
+    q[:, 0:3, 0:60] = one_hot(3, 60, "landscape", 0.3)  # an unsure strip: other
+    out = name_objects(where, q, CATEGORIES)
+    assert out.shape == (K + 1, h, w) and np.allclose(out.sum(0), 1.0, atol=1e-5)
+    labels = out.argmax(0)
+    assert (labels[5:25, 5:25] == C["sea life"]).all()  # the whole region, insect cells included
+    assert (labels[5:25, 35:55] == K).all()  # person
+    assert labels[28, 30] == C["landscape"] and labels[1, 30] == C["other"]
+
+
+def test_name_objects_splits_a_region_holding_two_kinds_of_things() -> None:
+    where = np.zeros((3, 20, 40), np.float32)
+    where[1] = 1.0  # one region over everything
+    q = np.concatenate([one_hot(20, 20, "dog", 0.9), one_hot(20, 20, "vehicle", 0.7)], axis=2)
+    labels = name_objects(where, q, CATEGORIES).argmax(0)
+    assert (labels[:, :20] == C["dog"]).all() and (labels[:, 20:] == C["vehicle"]).all()
+    # a small confident patch of another kind does not split it
+    q2 = one_hot(20, 40, "dog", 0.9)
+    q2[:, :4, :4] = one_hot(4, 4, "vehicle", 0.9)[:, :, :]
+    assert (name_objects(where, q2, CATEGORIES).argmax(0) == C["dog"]).all()
+
+
+def test_object_meter_known_answers() -> None:
+    names = [*CATEGORIES, "person"]
+    salient = np.zeros((50, 50), np.float32)
+    salient[10:40, 10:40] = 1.0
+    labels = np.full((50, 50), C["other"])
+    labels[10:40, 10:25] = C["sea life"]  # half the fish
+    meter = ObjectMeter(names, band=0)
+    row = meter.update(labels, salient, folder="fish")
+    assert row["category"] == "sea life" and row["correct"] is True
+    assert row["object_iou"] == pytest.approx(0.5)
+    row = meter.update(np.full((50, 50), C["insect"]), salient, folder="fish")
+    assert row["correct"] is False and row["object_iou"] == pytest.approx(900 / 2500)
+    person = np.zeros_like(salient)
+    person[0:10, 0:10] = 1.0
+    lab = np.full((50, 50), C["other"])
+    lab[0:10, 0:5] = names.index("person")
+    row = meter.update(lab, salient, person, folder="renewable")
+    assert row["correct"] is None and row["category"] is None and row["person_iou"] == pytest.approx(0.5)
+    m = meter.compute()
+    assert m["category_acc"] == pytest.approx(0.5) and m["category_n"] == 2 and m["person_n"] == 1
+    assert 0 < m["boundary_f"] < 1
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fetch cache with three labelled photos, their teachers' maps stored by fake teachers."""
+    root = tmp_path_factory.mktemp("cache")
+    (root / "photos").mkdir()
+    photos = []
+    for i, (split, label) in enumerate([("train", "fish"), ("train", "tool"), ("test", "fish")]):
+        rgb = np.zeros((60, 80, 3), np.uint8)
+        rgb[15:45, 20:60] = (200, 120 + 40 * i, 40)
+        Image.fromarray(rgb).save(root / "photos" / f"p{i}.jpg")
+        photos.append({"file": f"photos/p{i}.jpg", "label": label, "split": split})
+    (root / "photos" / "manifest.json").write_text(json.dumps({"photos": photos}))
+
+    def salient(rgb: np.ndarray) -> np.ndarray:
+        return (rgb[..., 0] > 100).astype(np.float32)
+
+    maps = TeacherMaps(root / "teacher_maps", salient=salient, person=lambda rgb: np.zeros(rgb.shape[:2], np.float32),
+                       categories=lambda rgb: one_hot(*rgb.shape[:2], "sea life", 0.9))
+    for p in photos:
+        maps(root / p["file"])
+    return root
+
+
+def test_real_objects_samples_are_augmented_crops_with_where_labels(cache: Path) -> None:
+    ds = RealObjects(cache, "train", size=(32, 48), length=6)
+    assert ds.classes == WHERE_CLASSES and [f.name for f in ds.files] == ["p0.jpg", "p1.jpg"]
+    a, b = ds[3], ds[3]
+    assert np.array_equal(a["image"], b["image"]) and np.array_equal(a["seg"], b["seg"])  # deterministic
+    assert a["image"].shape == (32, 48, 3) and a["image"].dtype == np.uint8 and a["seg"].shape == (32, 48)
+    seen = np.unique(np.concatenate([ds[i]["seg"].ravel() for i in range(6)]))
+    assert set(seen) <= {0, 1, 255} and {0, 1} <= set(seen)
+    assert (cache / "teacher_maps" / f"rule.{ObjectRule().key}.json").is_file()
+    with pytest.raises(ValueError, match="unknown real-objects split"):
+        RealObjects(cache, "everything")
+
+
+def test_teacher_maps_refuse_to_compute_when_told_not_to(cache: Path, tmp_path: Path) -> None:
+    maps = TeacherMaps(tmp_path / "empty")
+    with pytest.raises(Exception, match="label_photos"):
+        maps(cache / "photos" / "p0.jpg", compute=False)
+
+
+@pytest.fixture(scope="module")
+def object_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    torch.manual_seed(0)
+    cfg = ModelConfig(task="seg", backbone="efficientnet_lite0", taps=["s32", "head"], mlp_widths=[8], dropout=0.0,
+                      class_names=list(WHERE_CLASSES), what="imagenet-dense")
+    out = tmp_path_factory.mktemp("where")
+    save_model(build_model(cfg, pretrained=True), out, backbone="pretrained")
+    return out
+
+
+def test_a_where_model_loads_with_its_teacher_and_names_objects_from_the_same_pass(object_model_dir: Path) -> None:
+    model = load_model_or_reference(object_model_dir)
+    assert isinstance(model, ObjectModel) and model.task == "seg"
+    assert model.config.class_names == [*CATEGORIES, "person"]
+    rgb = np.asarray(Image.open(Path(__file__).resolve().parents[1] / "assets/examples/chelsea.jpg").convert("RGB")
+                     .resize((96, 64)))
+    pred = model.predictor(device="cpu", max_side=256)
+    out = pred.predict(rgb)["seg"]
+    assert out.shape == (K + 1, 64, 96) and np.allclose(out.sum(0), 1.0, atol=1e-4)
+    # the categories come from the where model's own backbone pass: the raw teacher's, exactly
+    teacher = load_reference("imagenet-dense").predictor(device="cpu", max_side=256)
+    assert np.allclose(pred.categories((1.0,)), teacher.predict(rgb, scales=(1.0,))["seg"], atol=1e-5)
+    with pytest.raises(ValueError, match="seg only"):
+        pred.predict(rgb, tasks=["normals"])
+
+
+def test_evaluate_photos_scores_the_raw_teacher_on_the_test_photos(cache: Path) -> None:
+    metrics, rows = evaluate_photos(load_reference("imagenet-dense"), cache, split="test")
+    assert [r["name"] for r in rows] == ["p2.jpg"] and metrics["category_n"] == 1
+    assert 0.0 <= metrics["object_iou"] <= 1.0 and np.isnan(metrics["person_iou"])
