@@ -230,7 +230,7 @@ def test_registry(bsds_root: Path) -> None:
     assert DATASETS == ("synth", "synth-real", "bsds500", "hed-bsds", "nyuv2", "pascal-context", "voc2012", "sbd",
                         "voc-aug", "middlebury-motorcycle", "middlebury-aloe", "composites", "composites-close",
                         "hed-distill", "synth-real+hed-distill", "real-categories", "real-categories-soft",
-                        "real-objects")
+                        "real-objects", "real-objects-categories")
     assert set(DATASET_TASKS) == set(DATASETS)
     assert all(set(t) <= {"seg", "normals", "edges"} for t in DATASET_TASKS.values())
     assert dataset_classes("synth") == SYNTH_CLASSES and dataset_classes("bsds500") is None

@@ -166,3 +166,17 @@ def test_evaluate_photos_scores_the_raw_teacher_on_the_test_photos(cache: Path) 
     metrics, rows = evaluate_photos(load_reference("imagenet-dense"), cache, split="test")
     assert [r["name"] for r in rows] == ["p2.jpg"] and metrics["category_n"] == 1
     assert 0.0 <= metrics["object_iou"] <= 1.0 and np.isnan(metrics["person_iou"])
+
+
+def test_category_targets_name_the_salient_region_and_keep_the_ignores(cache: Path) -> None:
+    from pixelnet.distill import PhotoMaps, category_targets
+
+    salient = np.zeros((30, 30), np.float32)
+    salient[5:25, 5:25] = 1.0
+    q = one_hot(30, 30, "landscape", 0.3)  # unsure background: other
+    q[:, 5:25, 5:25] = one_hot(20, 20, "tool", 0.7)
+    labels = category_targets(PhotoMaps(salient, np.zeros_like(salient), q), ObjectRule(band=2))
+    assert labels[15, 15] == C["tool"] and labels[1, 15] == C["other"] and labels[5, 15] == 255
+    ds = RealObjects(cache, "train", size=(32, 32), length=2, targets="categories")
+    assert ds.classes == (*CATEGORIES, "person")
+    assert set(np.unique(ds[0]["seg"])) <= {C["sea life"], C["other"], C["landscape"], C["building"], C["plant"], 255}

@@ -44,7 +44,11 @@ def get_args_parser() -> argparse.ArgumentParser:
                    help="add the first N composites of the test split (needs --data-root)")
     p.add_argument("--test-photos", type=int, default=0, metavar="N",
                    help="add the first N real photos (scenes, backgrounds) of the test split (needs --data-root)")
-    p.add_argument("--data-root", help="the train/fetch_data.py cache, for --composites and --test-photos")
+    p.add_argument("--labelled-photos", type=int, default=0, metavar="N",
+                   help="N labelled test photos of the cache (CACHE/photos, held out from training), taken in turn "
+                   "from each folder label")
+    p.add_argument("--data-root", help="the train/fetch_data.py cache, for --composites, --test-photos and "
+                   "--labelled-photos")
     p.add_argument("--max-side", type=int, default=320, help="longer side the photos are predicted at")
     p.add_argument("--height", type=int, default=150, help="tile height in the figure (px)")
     p.add_argument("--out", required=True, help="output JPEG")
@@ -82,6 +86,21 @@ def _draw_seg(probs: np.ndarray, names: list[str], size: tuple[int, int], top: i
     return np.asarray(img)
 
 
+def labelled_by_folder(root: str, n: int) -> list[tuple[Path, str]]:
+    """``n`` labelled test photos, taken in turn from each folder label (in manifest order)."""
+    from pixelnet.distill import labelled_photos
+
+    by_label: dict[str, list[tuple[Path, str]]] = {}
+    for f, label in labelled_photos(Path(root).expanduser(), "test"):
+        by_label.setdefault(label, []).append((f, label))
+    out: list[tuple[Path, str]] = []
+    while len(out) < n and any(by_label.values()):
+        for items in by_label.values():
+            if items and len(out) < n:
+                out.append(items.pop(0))
+    return out
+
+
 def main(args: argparse.Namespace) -> None:
     titles = args.title or [Path(m).name for m in args.model]
     if len(titles) != len(args.model):
@@ -90,8 +109,11 @@ def main(args: argparse.Namespace) -> None:
     for spec in args.images:
         found = sorted(glob.glob(spec)) or [spec]
         photos += [(Path(f).name, load_image(f)) for f in found]
-    if (args.composites or args.test_photos) and not args.data_root:
-        raise SystemExit("error: --composites and --test-photos need --data-root")
+    if (args.composites or args.test_photos or args.labelled_photos) and not args.data_root:
+        raise SystemExit("error: --composites, --test-photos and --labelled-photos need --data-root")
+    if args.labelled_photos:
+        photos += [(f"{label or 'unlabelled'}: {f.name}", load_image(f))
+                   for f, label in labelled_by_folder(args.data_root, args.labelled_photos)]
     if args.test_photos:
         from pixelnet.distill import real_photo_files
 

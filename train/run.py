@@ -58,7 +58,7 @@ from pixelnet.tasks import TASKS
 DATASETS = ("synth", "synth-real", "bsds500", "hed-bsds", "nyuv2", "pascal-context", "voc2012", "sbd", "voc-aug",
             "composites", "composites-close", "hed-distill",
             "synth-real+hed-distill", "real-categories",
-            "real-categories-soft", "real-objects")
+            "real-categories-soft", "real-objects", "real-objects-categories")
 DEFAULT_SAMPLER = {"seg": "uniform", "normals": "uniform", "edges": "biased"}
 # options that define the model, the data or the optimiser: a checkpoint must match them to be
 # resumed (the schedule is restored from the checkpoint, so a changed one would be ignored)

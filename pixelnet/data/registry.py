@@ -47,6 +47,7 @@ DATASET_TASKS: dict[str, tuple[str, ...]] = {
     "real-categories": ("seg",),
     "real-categories-soft": ("seg",),
     "real-objects": ("seg",),
+    "real-objects-categories": ("seg",),
 }
 """Tasks each dataset has labels for."""
 
@@ -79,6 +80,7 @@ _CLASSES: dict[str, tuple[str, ...] | None] = {
     "real-categories": None,  # the category table's names and person, read on first use
     "real-categories-soft": None,
     "real-objects": WHERE_CLASSES,
+    "real-objects-categories": None,  # the category table's names and person, read on first use
 }
 
 _HED_LISTS = {"train": "train_pair.lst", "test": "test.lst"}
@@ -150,6 +152,13 @@ def _real_objects(root: str | Path, split: str, **kw: Any) -> Dataset:
     return RealObjects(root, split, **kw)
 
 
+def _real_objects_categories(root: str | Path, split: str, **kw: Any) -> Dataset:
+    """The same photos with category labels: the head that predicts categories directly (issue #25's comparison)."""
+    from pixelnet.distill.real_objects import RealObjects
+
+    return RealObjects(root, split, targets="categories", **kw)
+
+
 _BUILDERS: dict[str, Callable[..., Dataset]] = {
     "synth": _synth,
     "synth-real": _synth_real,
@@ -169,6 +178,7 @@ _BUILDERS: dict[str, Callable[..., Dataset]] = {
     "real-categories": _real_categories,
     "real-categories-soft": _real_categories_soft,
     "real-objects": _real_objects,
+    "real-objects-categories": _real_objects_categories,
 }
 
 
@@ -214,7 +224,7 @@ def dataset_classes(name: str, root: str | Path | None = None) -> tuple[str, ...
         if root is None:
             raise ValueError("the composites classes are read from its root folder (--data-root)")
         return composite_classes(Path(root).expanduser())
-    if name in ("real-categories", "real-categories-soft"):
+    if name in ("real-categories", "real-categories-soft", "real-objects-categories"):
         from pixelnet.distill.pseudo_labels import PSEUDO_CLASSES
 
         return PSEUDO_CLASSES

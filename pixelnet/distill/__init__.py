@@ -6,7 +6,7 @@ May import: ``pixelnet.teachers``, ``pixelnet.objects``, ``pixelnet.synth``, ``p
 """
 
 from pixelnet.distill.hed import HED_MAP_SIDE, HEDDistilled, MixedEdges, hed_map, hed_targets
-from pixelnet.distill.objects import ObjectRule, PhotoMaps, TeacherMaps, where_targets
+from pixelnet.distill.objects import ObjectRule, PhotoMaps, TeacherMaps, category_targets, where_targets
 from pixelnet.distill.pseudo_labels import (
     CLOTHING_GATE,
     COMPOSITE_CLASS,
@@ -32,6 +32,6 @@ __all__ = [
     "CLOTHING_GATE", "COMPOSITE_CLASS", "HEDDistilled", "HED_MAP_SIDE", "HELD_OUT_PREFIXES", "LABEL_SIDE",
     "LabelRule", "MixedEdges", "NOT_PERSON", "ObjectRule", "PERSON", "PROB_STRIDE", "PSEUDO_CLASSES", "PhotoMaps",
     "PseudoLabeler", "RealCategories", "RealObjects", "TeacherMaps", "cached_labels", "cached_probs",
-    "category_class_map", "combine_person", "hed_map", "hed_targets", "labelled_photos", "object_photo_files",
-    "pseudo_labels", "read_photo", "real_photo_files", "sample_labels", "where_targets",
+    "category_class_map", "category_targets", "combine_person", "hed_map", "hed_targets", "labelled_photos",
+    "object_photo_files", "pseudo_labels", "read_photo", "real_photo_files", "sample_labels", "where_targets",
 ]

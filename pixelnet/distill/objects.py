@@ -33,7 +33,7 @@ from pixelnet.distill.pseudo_labels import LABEL_SIDE, combine_person, read_phot
 from pixelnet.objects import WHERE_CLASSES
 from pixelnet.teachers.imagenet_categories import CATEGORIES
 
-__all__ = ["WHERE_CLASSES", "ObjectRule", "PhotoMaps", "TeacherMaps", "where_targets"]
+__all__ = ["WHERE_CLASSES", "ObjectRule", "PhotoMaps", "TeacherMaps", "category_targets", "where_targets"]
 
 _IGNORE = 255
 
@@ -90,6 +90,24 @@ def where_targets(salient: np.ndarray, person: np.ndarray | None, rule: ObjectRu
         unsure |= maximum_filter(labels, size) != minimum_filter(labels, size)
     labels[unsure] = _IGNORE
     return labels
+
+
+def category_targets(maps: PhotoMaps, rule: ObjectRule = ObjectRule()) -> np.ndarray:
+    """Category labels of a photo for a head that predicts the categories directly (the comparison
+    of issue #25): :func:`where_targets`, each object region named by the teacher's categories
+    pooled over it (:func:`pixelnet.objects.name_objects` on the teachers' *where* labels),
+    person, and background pixels the confident scene category or ``other``.
+
+    Returns:
+        uint8 ``(H, W)``: indices of ``[*CATEGORIES, "person"]``, ``255`` where unsure.
+    """
+    from pixelnet.objects import name_objects
+
+    where = where_targets(maps.salient, maps.person, rule)
+    onehot = np.stack([where == k for k in range(len(WHERE_CLASSES))]).astype(np.float32)
+    out = name_objects(onehot, maps.categories, CATEGORIES).argmax(0).astype(np.uint8)
+    out[where == _IGNORE] = _IGNORE
+    return out
 
 
 @dataclass

@@ -25,9 +25,10 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from pixelnet.datasets.common import DatasetError
-from pixelnet.distill.objects import WHERE_CLASSES, ObjectRule, TeacherMaps, where_targets
+from pixelnet.distill.objects import WHERE_CLASSES, ObjectRule, TeacherMaps, category_targets, where_targets
 from pixelnet.distill.pseudo_labels import read_photo
 from pixelnet.synth.photos import photo_files
+from pixelnet.teachers.imagenet_categories import CATEGORIES
 
 __all__ = ["HELD_OUT_PREFIXES", "RealObjects", "labelled_photos", "object_photo_files"]
 
@@ -96,6 +97,8 @@ class RealObjects(Dataset):
         maps: the teachers' maps (default: ``CACHE/teacher_maps``, computed where missing).
         jitter: colour jitter of the images.
         scale_range: the random scale relative to fitting the shorter side to the output.
+        targets: ``"where"`` (:data:`WHERE_CLASSES`) or ``"categories"`` (the categories and
+            ``person``, :func:`~pixelnet.distill.objects.category_targets`: the direct head compared with).
 
     Raises:
         DatasetError: no photos in the split.
@@ -104,14 +107,16 @@ class RealObjects(Dataset):
     def __init__(self, root: str | Path, split: str = "train", *, size: tuple[int, int] = (224, 224),
                  length: int | None = None, seed: int = 0, rule: ObjectRule = ObjectRule(),
                  maps: TeacherMaps | None = None, jitter: bool = True,
-                 scale_range: tuple[float, float] = (0.5, 2.0)) -> None:
+                 scale_range: tuple[float, float] = (0.5, 2.0), targets: str = "where") -> None:
         if split not in _SPLIT_STREAM:
             raise ValueError(f"unknown real-objects split {split!r}; expected one of {tuple(_SPLIT_STREAM)}")
         self.root, self.split = Path(root).expanduser(), split
         self.size, self.seed, self.jitter = (int(size[0]), int(size[1])), int(seed), jitter
         self.scale_range = scale_range
         self.length = _LENGTHS[split] if length is None else int(length)
-        self.classes = WHERE_CLASSES
+        if targets not in ("where", "categories"):
+            raise ValueError(f"unknown targets {targets!r}; expected 'where' or 'categories'")
+        self.classes = WHERE_CLASSES if targets == "where" else (*CATEGORIES, "person")
         self.files = object_photo_files(self.root, split)
         maps = maps or TeacherMaps(self.root / "teacher_maps", cache=self.root)
         maps.write_rule(rule)
@@ -121,7 +126,7 @@ class RealObjects(Dataset):
             m = maps(f)
             if m.salient.shape != photo.shape[:2]:
                 raise DatasetError(f"teacher maps of {f.name} are {m.salient.shape}, the photo {photo.shape[:2]}")
-            labels.append(where_targets(m.salient, m.person, rule))
+            labels.append(where_targets(m.salient, m.person, rule) if targets == "where" else category_targets(m, rule))
         self._labels = labels
 
     def __len__(self) -> int:

@@ -23,7 +23,7 @@ EVAL_SPLITS: dict[str, str] = {
     "voc2012": "val", "sbd": "val", "voc-aug": "val", "middlebury-motorcycle": "test", "middlebury-aloe": "test",
     "composites": "test", "composites-close": "test",
     "hed-distill": "test", "synth-real+hed-distill": "test", "real-categories": "test", "real-categories-soft": "test",
-    "real-objects": "test",
+    "real-objects": "test", "real-objects-categories": "test",
 }
 """The split each dataset's benchmark numbers are reported on (NYUv2's ``val`` is its 654-image
 test set; PASCAL's test labels are not public)."""
@@ -34,7 +34,7 @@ VAL_SPLITS: dict[str, str] = {
     "voc2012": "val", "sbd": "val", "voc-aug": "val", "middlebury-motorcycle": "test", "middlebury-aloe": "test",
     "composites": "val", "composites-close": "val",
     "hed-distill": "val", "synth-real+hed-distill": "val", "real-categories": "val", "real-categories-soft": "val",
-    "real-objects": "val",
+    "real-objects": "val", "real-objects-categories": "val",
 }
 """The split watched during training (the benchmark split where there is no separate one)."""
 
@@ -88,7 +88,7 @@ def open_dataset(name: str, *, task: str, split: str, root: str | Path | None = 
         if name == "synth-real":
             kwargs = {"size": tuple(synth_size), "length": length, "seed_offset": seed_offset}
         elif name in ("hed-distill", "synth-real+hed-distill", "real-categories", "real-categories-soft",
-                      "real-objects"):
+                      "real-objects", "real-objects-categories"):
             kwargs = {"size": tuple(synth_size), "length": length}
     if normal_signs is not None:
         if name != "nyuv2":
