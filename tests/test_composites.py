@@ -357,6 +357,15 @@ def test_fetch_copies_the_photos_of_installed_pypi_packages(tmp_path: Path) -> N
     assert "backgrounds/skimage__brick.jpg" in m["sources"]["scikit-image"]["files"]
     assert not any("chelsea" in f or "coffee" in f for s in m["sources"].values() for f in s["files"])
     assert (tmp_path / "backgrounds" / "skimage__brick.jpg").is_file()
+    # the held-out photos (issue #25): never fetched, and removed from a cache fetched before
+    assert "scikit-learn" not in m["sources"] and not any("camera" in f for f in m["sources"]["scikit-image"]["files"])
+    old = tmp_path / "backgrounds" / "sklearn__china.jpg"
+    old.write_bytes(b"x")
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    manifest["sources"]["scikit-learn"] = {"kind": "pypi", "files": ["backgrounds/sklearn__china.jpg"]}
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    m = fr.fetch_real(tmp_path, packages=(), download=False, log=lambda s: None)
+    assert "scikit-learn" not in m["sources"] and not old.exists()
 
 
 def test_fetch_copies_the_aloe_geometry_of_opencv_doc_for_evaluation_only(tmp_path: Path) -> None:

