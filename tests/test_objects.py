@@ -180,3 +180,18 @@ def test_category_targets_name_the_salient_region_and_keep_the_ignores(cache: Pa
     ds = RealObjects(cache, "train", size=(32, 32), length=2, targets="categories")
     assert ds.classes == (*CATEGORIES, "person")
     assert set(np.unique(ds[0]["seg"])) <= {C["sea life"], C["other"], C["landscape"], C["building"], C["plant"], 255}
+
+
+def test_clothing_regions_counts_regions_named_clothing_that_are_people() -> None:
+    from pixelnet.distill import PhotoMaps
+    from pixelnet.evaluation import clothing_regions
+
+    salient = np.zeros((40, 40), np.float32)
+    salient[5:15, 5:15] = salient[25:35, 25:35] = 1.0
+    q = one_hot(40, 40, "other", 0.9)
+    q[:, 5:15, 5:15] = one_hot(10, 10, "clothing", 0.6)
+    q[:, 25:35, 25:35] = one_hot(10, 10, "clothing", 0.6)
+    person = np.zeros_like(salient)
+    person[5:15, 5:15] = 1.0  # one of the two is a person
+    c = clothing_regions([PhotoMaps(salient, person, q)], CATEGORIES)
+    assert c == {"regions": 2, "clothing": 2, "clothing_person": 1, "person": 1, "person_clothing": 1}

@@ -55,6 +55,7 @@ from pixelnet.engine import (
 from pixelnet.evaluation import (
     GEOMETRY_DATASETS,
     BoundaryRecallMeter,
+    clothing_regions,
     evaluate,
     evaluate_photos,
     format_metrics,
@@ -115,6 +116,16 @@ def eval_photos(args: argparse.Namespace) -> int:
                                             progress=bar.update)
         results[spec] = {**metrics, "photos": rows}
     print(photo_table(results, split, args.scales))
+    from pixelnet.distill import TeacherMaps, labelled_photos
+    from pixelnet.teachers import CATEGORIES
+
+    root = Path(args.data_root).expanduser()
+    maps = TeacherMaps(root / "teacher_maps", cache=root)
+    c = clothing_regions([maps(f) for f, _ in labelled_photos(root, split)[: args.limit]], CATEGORIES)
+    print(f"salient regions: {c['regions']}; named clothing by the teacher: {c['clothing']}, of which people "
+          f"(person mask over half of it): {c['clothing_person']}; people: {c['person']}, of which named "
+          f"clothing: {c['person_clothing']}")
+    results["_clothing_regions"] = c
     if args.json:
         path = Path(args.json)
         path.parent.mkdir(parents=True, exist_ok=True)

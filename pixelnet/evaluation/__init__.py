@@ -7,9 +7,16 @@ the core modules; never ``engine`` (training imports evaluation, not the other w
 
 from pixelnet.evaluation.evaluate import METRIC_KEYS, choose_val_size, evaluate, format_metrics, predict_full_size
 from pixelnet.evaluation.geometry import GEOMETRY_DATASETS, BoundaryRecallMeter, normals_baselines
-from pixelnet.evaluation.objects import FOLDER_CATEGORIES, ObjectMeter, evaluate_photos, object_category
+from pixelnet.evaluation.objects import (
+    FOLDER_CATEGORIES,
+    ObjectMeter,
+    clothing_regions,
+    evaluate_photos,
+    object_category,
+)
 
 __all__ = [
     "FOLDER_CATEGORIES", "GEOMETRY_DATASETS", "METRIC_KEYS", "BoundaryRecallMeter", "ObjectMeter", "choose_val_size",
+    "clothing_regions",
     "evaluate", "evaluate_photos", "format_metrics", "normals_baselines", "object_category", "predict_full_size",
 ]

@@ -32,7 +32,7 @@ from scipy import ndimage
 
 from pixelnet.metrics import SegBoundaryMeter
 
-__all__ = ["ANIMALS", "FOLDER_CATEGORIES", "ObjectMeter", "evaluate_photos", "object_category"]
+__all__ = ["ANIMALS", "FOLDER_CATEGORIES", "ObjectMeter", "clothing_regions", "evaluate_photos", "object_category"]
 
 ANIMALS: tuple[str, ...] = ("dog", "cat", "bird", "sea life", "reptile", "insect", "mammal")
 FOLDER_CATEGORIES: dict[str, tuple[str, ...]] = {
@@ -173,3 +173,40 @@ def evaluate_photos(model: object, root: str | Path, *, split: str = "test", sca
         if progress is not None:
             progress(1)
     return meter.compute(), meter.rows
+
+
+def clothing_regions(maps: Sequence[object], names: Sequence[str], *, min_share: float = 0.002,
+                     person_cover: float = 0.5) -> dict[str, int]:
+    """Are salient regions that the teacher calls clothing people? (issue #25's question)
+
+    Each connected salient region (probability >= 0.5, at least ``min_share`` of the photo) is named
+    by the teacher's categories pooled over it (``other`` left out); a region counts as a person
+    when the person mask covers at least ``person_cover`` of it.
+
+    Args:
+        maps: :class:`pixelnet.distill.PhotoMaps` of photos.
+        names: the category names of ``maps[i].categories``.
+
+    Returns:
+        ``regions``, ``clothing`` (regions named clothing), ``clothing_person`` (of those, people),
+        ``person`` (regions that are people), ``person_clothing`` (of those, named clothing).
+    """
+    out = {"regions": 0, "clothing": 0, "clothing_person": 0, "person": 0, "person_clothing": 0}
+    names = list(names)
+    clothing, other = names.index("clothing"), names.index(OTHER)
+    for m in maps:
+        regions, n = ndimage.label(m.salient >= 0.5)
+        for r in range(1, n + 1):
+            inside = regions == r
+            if inside.mean() < min_share:
+                continue
+            pooled = m.categories[:, inside].mean(1)
+            pooled[other] = 0.0
+            is_clothing = int(pooled.argmax()) == clothing
+            is_person = float((m.person[inside] >= 0.5).mean()) >= person_cover
+            out["regions"] += 1
+            out["clothing"] += is_clothing
+            out["clothing_person"] += is_clothing and is_person
+            out["person"] += is_person
+            out["person_clothing"] += is_person and is_clothing
+    return out
