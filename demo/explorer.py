@@ -13,7 +13,9 @@ When the edges choice is a reference model (HED), the session's predictor holds 
 PixelNet models and the edges come from a :class:`demo.hed_edges.HEDEdges` of the same working
 image, cached per image (not per model choice), so changing another task's model or clicking
 never runs HED again. Likewise a seg choice of the raw dense ImageNet teacher is a
-:class:`demo.teacher_seg.TeacherSeg` of the working image.
+:class:`demo.teacher_seg.TeacherSeg` of the working image. A seg choice of a *where* model (issue #25)
+is a PixelNet in the predictor whose output is named by a :class:`demo.where_seg.WhereSeg`: categories
+and ``person`` from the backbone's ImageNet classifier on the same cached ``head`` tap.
 """
 
 from __future__ import annotations
@@ -38,9 +40,10 @@ from pixelnet.teachers import DenseImageNet, ImageNetClassifier
 from pixelnet.visualize import normal_angles
 
 from .hed_edges import HEDEdges
-from .models import ModelBank
+from .models import FALLBACK_BACKBONE, ModelBank
 from .teacher_seg import TeacherSeg
 from .uploads import MIN_SIDE, image_digest, read_upload, single_thread
+from .where_seg import WhereSeg, is_where
 
 __all__ = ["MIN_SIDE", "MULTI_SCALES", "Explorer", "Session", "image_digest", "read_upload", "single_thread"]
 
@@ -61,6 +64,8 @@ class Session:
             the predictor has no seg model), else None.
         imagenet: the ImageNet classifier of the models' shared pretrained ``efficientnet_lite0``
             (for the classes the backbone sees at a pixel), or None.
+        where_seg: when the seg model is a *where* model, what names its objects (then ``seg`` outputs are
+            its categories and ``person``), else None.
     """
 
     predictor: Predictor
@@ -68,6 +73,7 @@ class Session:
     reference_edges: HEDEdges | None = None
     imagenet: ImageNetClassifier | None = None
     reference_seg: TeacherSeg | None = None
+    where_seg: WhereSeg | None = None
     _outputs: dict[tuple[Any, ...], dict[str, np.ndarray]] = field(default_factory=dict)
     _maps: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
     _baselines: dict[str, dict[str, torch.Tensor]] = field(default_factory=dict)
@@ -90,9 +96,12 @@ class Session:
         return self.predictor.models
 
     def seg_class_names(self) -> list[str] | None:
-        """The class names of the segmentation shown (a PixelNet's or the raw teacher's), or None without one."""
+        """The class names of the segmentation shown (a PixelNet's, the raw teacher's, or a *where* model's
+        categories and ``person``), or None without one."""
         if self.reference_seg is not None:
             return self.reference_seg.class_names
+        if self.where_seg is not None:
+            return self.where_seg.class_names
         if "seg" in self.models:
             return list(self.models["seg"].config.class_names or [])
         return None
@@ -117,9 +126,9 @@ class Session:
 
     def predict(self, *, multiscale: bool = False, ablate: Iterable[str] = ()) -> dict[str, np.ndarray]:
         """Dense outputs of every task (cached per setting): ``seg`` ``(K, H, W)``
-        probabilities (the raw teacher's categories when it is the seg choice), ``normals`` ``(H, W, 3)``,
-        ``edges`` ``(H, W)`` (HED's fused map when it is the edges choice); ablating taps does not change
-        a reference model's output."""
+        probabilities (the raw teacher's categories when it is the seg choice, a *where* model's categories
+        and ``person``), ``normals`` ``(H, W, 3)``, ``edges`` ``(H, W)`` (HED's fused map when it is the edges
+        choice); ablating taps does not change a reference model's output, nor a *where* model's categories."""
         scales = MULTI_SCALES if multiscale else (1.0,)
         key = (scales, tuple(sorted(ablate)))
         if key not in self._outputs:
@@ -128,6 +137,8 @@ class Session:
                 out["edges"] = self.reference_edges.edges(scales)
             if self.reference_seg is not None:
                 out["seg"] = self.reference_seg.seg(scales)
+            if self.where_seg is not None and "seg" in out:
+                out["seg"] = self.where_seg.seg(out["seg"], scales)
             self._outputs[key] = out
         return self._outputs[key]
 
@@ -165,7 +176,9 @@ class Session:
             :meth:`HEDEdges.inspect` instead (``kind`` ``"reference"``: side outputs ``dsn1..dsn5``
             and their exact terms of the fused logit); with the raw teacher for seg, ``tasks["seg"]``
             is :meth:`TeacherSeg.inspect` (``kind`` ``"reference"``: its categories at the pixel, no
-            taps) and ``imagenet`` its own top 5.
+            taps) and ``imagenet`` its own top 5; with a *where* model, ``tasks["seg"]`` has ``kind``
+            ``"where"``, its ``prediction`` the categories and ``person`` at the pixel and ``where`` the *where*
+            model's own prediction, which its contributions explain (:meth:`WhereSeg.inspect`).
         """
         h, w = self.image.shape[:2]
         if not (0 <= xw < w and 0 <= yw < h):
@@ -183,6 +196,9 @@ class Session:
         }
         with single_thread():
             tasks = {task: self._inspect_task(task, model, xw, yw, taps_on) for task, model in self.models.items()}
+            if self.where_seg is not None and "seg" in tasks:
+                ablate = [] if taps_on is None else [t for t in self.all_taps() if t not in set(taps_on)]
+                tasks["seg"] = self.where_seg.inspect(tasks["seg"], self.predict(ablate=ablate)["seg"], xw, yw)
             if self.reference_seg is not None:
                 tasks["seg"] = self.reference_seg.inspect(xw, yw)
                 imagenet = self.reference_seg.imagenet_top(xw, yw)  # the teacher is that classifier
@@ -311,8 +327,13 @@ class Explorer:
             edges, seg = views.get("edges"), views.get("seg")
             assert edges is None or isinstance(edges, HEDEdges)
             assert seg is None or isinstance(seg, TeacherSeg)
+            imagenet = self.bank.imagenet()
+            where = None
+            if is_where(chosen.get("seg")):  # the bank's classifier when the backbone is its efficientnet_lite0
+                shared = imagenet is not None and chosen["seg"].config.backbone == FALLBACK_BACKBONE
+                where = WhereSeg(pred, imagenet if shared else None)
             s = Session(predictor=pred, original_size=(int(image.shape[0]), int(image.shape[1])),
-                        reference_edges=edges, imagenet=self.bank.imagenet(), reference_seg=seg)
+                        reference_edges=edges, imagenet=imagenet, reference_seg=seg, where_seg=where)
             self._sessions[key] = s
             while len(self._sessions) > self.cache_size:
                 self._sessions.popitem(last=False)

@@ -83,7 +83,9 @@ Choice = Path | None | ReferenceChoice | AutoChoice
 """What a menu label names: a model directory, None (the untrained fallback), a reference model, or
 a per-image pick between two of them."""
 
-PHOTO_SEG = "assets/models/seg_categories"
+PHOTO_SEG: tuple[str, ...] = ("assets/models/seg_photos", "assets/models/seg_categories")
+"""Candidates for the real-photo segmentation of the auto choice, in order of preference: the first found
+is used (``seg_photos``, a *where* model naming categories and ``person``, once shipped)."""
 SYNTH_SEG = "assets/models/seg"
 AUTO_SEG_LABEL = "auto: ImageNet categories on photos, SynthScenes classes on its examples"
 
@@ -207,8 +209,8 @@ def discover_models(root: Path = REPO, extra: Iterable[str | Path] = ()) -> dict
 
     Returns:
         task -> {label: model directory, or None for the untrained fallback}; the first
-        entry is the default choice. When the shipped real-photo segmentation
-        (:data:`PHOTO_SEG`) and SynthScenes one (:data:`SYNTH_SEG`) are both there and no
+        entry is the default choice. When a shipped real-photo segmentation
+        (the first found of :data:`PHOTO_SEG`) and the SynthScenes one (:data:`SYNTH_SEG`) are both there and no
         ``--model`` comes first, the default seg choice is :data:`AUTO_SEG_LABEL`, an
         :class:`AutoChoice` between them.
 
@@ -234,8 +236,9 @@ def discover_models(root: Path = REPO, extra: Iterable[str | Path] = ()) -> dict
         found[task][FALLBACK_LABEL] = None  # default only where nothing above exists
     add(root / "runs", False)
     seg = found["seg"]
-    if PHOTO_SEG in seg and SYNTH_SEG in seg and next(iter(seg)) in (PHOTO_SEG, SYNTH_SEG):
-        found["seg"] = {AUTO_SEG_LABEL: AutoChoice(photo=PHOTO_SEG, examples=SYNTH_SEG), **seg}
+    photo = next((p for p in PHOTO_SEG if p in seg), None)
+    if photo is not None and SYNTH_SEG in seg and next(iter(seg)) in (*PHOTO_SEG, SYNTH_SEG):
+        found["seg"] = {AUTO_SEG_LABEL: AutoChoice(photo=photo, examples=SYNTH_SEG), **seg}
     return found
 
 

@@ -26,16 +26,20 @@ from pixelnet.teachers import CATEGORIES, load_imagenet_classifier
 
 CHELSEA = REPO / "assets" / "examples" / "chelsea.jpg"
 WHERE = "where"  # the menu label of the where model (its folder, relative to the root)
+MIXED = "mixed"  # a confident where model with background, object and person regions on the photo
 
 
-def where_model_dir(out: Path, bias: tuple[float, float, float] = (0.0, 3.0, -3.0)) -> Path:
-    """A tiny where model on the pretrained efficientnet_lite0 (offline package), leaning to ``object``."""
+def where_model_dir(out: Path, bias: tuple[float, float, float] = (0.0, 3.0, -3.0), sharpen: float = 1.0) -> Path:
+    """A tiny where model on the pretrained efficientnet_lite0 (offline package), leaning to ``object``
+    (its output layer's bias ``bias``; its logits times ``sharpen``)."""
     torch.manual_seed(0)
     cfg = ModelConfig(task="seg", backbone="efficientnet_lite0", taps=["s32", "head"], mlp_widths=[8], dropout=0.0,
                       class_names=list(WHERE_CLASSES), what="imagenet-dense")
     model = build_model(cfg, pretrained=True)
     with torch.no_grad():
-        model.head.output_layer().bias.copy_(torch.tensor(bias))
+        layer = model.head.output_layer()
+        layer.bias.copy_(torch.tensor(bias) * sharpen)
+        layer.weight.mul_(sharpen)
     save_model(model, out, backbone="pretrained")
     return out
 
@@ -51,8 +55,9 @@ def env(tmp_path_factory: pytest.TempPathFactory, photo) -> tuple[ExplorerApp, d
     """An explorer whose default seg choice is the where model (``--model where --model models``)."""
     root = tmp_path_factory.mktemp("objects_app")
     where = where_model_dir(root / WHERE)
+    mixed = where_model_dir(root / MIXED, (0.5, 0.0, 0.5), sharpen=20.0)
     models = tiny_model_dirs(root)
-    app = ExplorerApp(Explorer(ModelBank(discover_models(root, [where, models]))))
+    app = ExplorerApp(Explorer(ModelBank(discover_models(root, [where, mixed, models]))))
     path = root / "chelsea.png"
     Image.fromarray(photo).save(path)
     return app, {"path": str(path), "orig_name": path.name}
@@ -108,7 +113,9 @@ def test_inspect_gives_where_contributions_and_the_final_category(env) -> None:
     assert partial["taps"] == ["head"] and partial["kind"] == "where" and "where model" in partial["note"]
 
 
-def test_the_other_views_work_with_a_where_model(env, photo) -> None:
+def test_the_other_views_work_with_a_where_model(env, photo, monkeypatch) -> None:
+    import demo.tabs.teach as teach_tab
+
     app, upload = env
     maps = app.tap_maps(upload, None, None, None, "seg")
     assert [c.split(" ")[0] for _, c in maps] == ["s32", "head"]
@@ -116,11 +123,16 @@ def test_the_other_views_work_with_a_where_model(env, photo) -> None:
     assert "predicted classes" in note and any(c.startswith("cat ") for c in hist["category"])
     assert app.similarity(upload, 5, 5, "standardised", None, None, None, None)[0]
     assert app.features(upload, 3)[0]
-    try:
-        classes, canvas, status = app.start_from_segmentation(upload)
-        assert set(classes.split(", ")) <= {*CATEGORIES, "person"} and "Started" in status
-    except gr.Error as e:  # everything is one object here: a message, not a crash
-        assert "fewer than two classes" in str(e.message)
+    legend = app.predict(upload, MIXED)[2]
+    assert "person" in legend and "cat" in legend
+    classes, canvas, status = app.start_from_segmentation(upload, MIXED)
+    assert {"person", "cat"} <= set(classes.split(", ")) <= {*CATEGORIES, "person"} and "Started" in status
+    with pytest.raises(gr.Error, match="fewer than two classes"):  # all one object: a message, not a crash
+        app.start_from_segmentation(upload, WHERE)
+    monkeypatch.setattr(teach_tab, "current_session", lambda: "s1")
+    labels = np.zeros(photo.shape[:2], np.uint8)
+    labels[5, 5:40], labels[50, 40:90] = 1, 2
+    assert "Trained" in app.teach(photo, labels, ["a", "b"])[3]  # a head on the where model's taps
 
 
 def test_auto_choice_prefers_seg_photos(tmp_path: Path, monkeypatch) -> None:

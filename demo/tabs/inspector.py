@@ -25,7 +25,7 @@ from pixelnet.visualize import (
     receptive_field_sizes,
 )
 
-__all__ = ["InspectorTab", "build", "hed_terms_markdown", "teacher_seg_markdown"]
+__all__ = ["InspectorTab", "build", "hed_terms_markdown", "teacher_seg_markdown", "where_seg_markdown"]
 
 ZOOM_SIDE = 512  # the zoom-out view is drawn on a copy at most this large
 
@@ -67,6 +67,22 @@ def teacher_seg_markdown(seg: dict[str, Any], x: int, y: int) -> str:
             "*No tap contributions*: the raw teacher is not a PixelNet but the backbone's ImageNet classifier at "
             "every cell of its `head` tap (class probabilities summed into categories), so it has no hypercolumn "
             "taps; the ImageNet classes below are what it sees here.")
+
+
+def where_seg_markdown(seg: dict[str, Any], x: int, y: int) -> str:
+    """The inspector's text for a *where* model as the seg model at pixel ``(x, y)``: the category (or
+    person) shown there and the *where* class its tap contributions explain.
+
+    Args:
+        seg: :meth:`demo.where_seg.WhereSeg.inspect` of the pixel.
+    """
+    p, w = seg["prediction"], seg["where"]
+    ranked = sorted(zip(p["classes"], p["probs"]), key=lambda cp: -cp[1])[:3]
+    return (f"**Segmentation** at ({x}, {y}): **{p['top']}** (P = {p['probs'][p['top_index']]:.3f}; then "
+            + ", ".join(f"{c} {v:.3f}" for c, v in ranked[1:]) + ").\n\n"
+            f"A *where* model: here **{w['top']}** (P = {w['probs'][w['top_index']]:.3f}); the bars are the taps' "
+            f"exact Shapley contributions to P({w['top']}). The category comes from the backbone's ImageNet "
+            "classifier on the same `head` tap (below), pooled over the object region.")
 
 
 def imagenet_markdown(top: list[dict[str, Any]] | None) -> str:
@@ -153,7 +169,8 @@ class InspectorTab(TabBase):
     def render_inspection(self, s: Session, d: dict[str, Any]) -> tuple[Any, ...]:
         """(zoom-out view, tap activation thumbnails, class probabilities, normal HTML,
         edge Markdown, seg / normals / edges contribution bar charts, summary Markdown, the
-        ImageNet top-5 Markdown, preceded by the raw teacher's note when it is the seg model)."""
+        ImageNet top-5 Markdown, preceded by the raw teacher's or a *where* model's note when it is the seg
+        model)."""
         xw, yw = d["working_x"], d["working_y"]
         img = s.image
         k = min(1.0, ZOOM_SIDE / max(img.shape[:2]))
@@ -184,13 +201,15 @@ class InspectorTab(TabBase):
         seg_label = normal_html = edge_md = None
         seg_bar = normals_bar = edges_bar = None
         teacher = "seg" in tasks and tasks["seg"].get("kind") == "reference"
+        where = "seg" in tasks and tasks["seg"].get("kind") == "where"
         if "seg" in tasks:
             p = tasks["seg"]["prediction"]
             seg_label = {c: float(v) for c, v in zip(p["classes"], p["probs"])}
-            top = p["top_index"]
+            explained = tasks["seg"]["where"] if where else p  # a where model's taps explain its own classes
+            top = explained["top_index"]
             if not teacher:  # the raw teacher has no taps: no bars
                 contrib = [row[top] for row in tasks["seg"]["contributions"]]
-                seg_bar = bar_frame(tasks["seg"]["taps"], contrib, f"P({p['top']})")
+                seg_bar = bar_frame(tasks["seg"]["taps"], contrib, f"P({explained['top']})")
         if "normals" in tasks:
             p = tasks["normals"]["prediction"]
             r, g, b = (int(v) for v in normals_to_rgb(np.array(p["normal"]))[:3])
@@ -227,8 +246,8 @@ class InspectorTab(TabBase):
             + (" Segmentation comes from the raw ImageNet teacher: it has no taps, so no seg bars." if teacher else "")
         )
         imagenet_md = imagenet_markdown(d.get("imagenet"))
-        if teacher:
-            note = teacher_seg_markdown(tasks["seg"], d["x"], d["y"])
+        if teacher or where:
+            note = (teacher_seg_markdown if teacher else where_seg_markdown)(tasks["seg"], d["x"], d["y"])
             imagenet_md = note + ("\n\n" + imagenet_md if imagenet_md else "")
         return (zoom, thumbs, seg_label, normal_html, edge_md, seg_bar, normals_bar, edges_bar, summary, imagenet_md)
 

@@ -104,13 +104,19 @@ class PredictTab(TabBase):
 
     @staticmethod
     def _reference_note(s: Session, ablate: Sequence[str]) -> str:
-        """What the seg and edges panels show when their choice is a reference model (the raw teacher, HED)."""
+        """What the seg and edges panels show when their choice is a reference model (the raw teacher, HED) or
+        a *where* model."""
         unchanged = "; switching taps off does not change it" if ablate else ""
         notes = []
         if s.reference_seg is not None:
             notes.append(f"Segmentation: **{s.reference_seg.label}**, the backbone's own ImageNet classifier at every "
                          f"cell of its `head` tap, its 1,000 classes summed into {len(s.reference_seg.class_names)} "
                          f"categories (a reference model, not a PixelNet: no taps{unchanged}).")
+        if s.where_seg is not None:
+            notes.append("Segmentation: a *where* model (background, object, person) whose objects are named by the "
+                         "backbone's own ImageNet classifier on the same `head` tap: categories and person"
+                         + ("; switching taps off changes the *where* part only, not the categories." if ablate
+                            else "."))
         if s.reference_edges is not None:
             notes.append(f"Edges: **{s.reference_edges.label}**, HED's fused edge map (a reference model, not a "
                          f"PixelNet{unchanged}).")

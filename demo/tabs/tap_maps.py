@@ -67,7 +67,8 @@ def build(app: TapMapsTab, view: MainView) -> tuple[Any, list[Any], Any]:
         "|W_t (c_t(p) - mean c_t)|, over the image (exact Shapley magnitude for a linear head). "
         "With HED as the edges model, *edges* shows HED's five side-output edge probabilities "
         "(dsn1 on conv1_2 ... dsn5 on conv5_3) and its fused map instead; with the raw ImageNet teacher as "
-        "the segmentation model, which has no taps, *seg* shows its main categories' probability maps."
+        "the segmentation model, which has no taps, *seg* shows its main categories' probability maps; with a "
+        "*where* model, *seg* shows the taps' contributions to its background/object/person head."
     )
     map_task = gr.Radio(list(TASKS), value="seg", label="Task")
     maps = SafeGallery(label="Per-tap contribution maps", columns=3, height=420)
