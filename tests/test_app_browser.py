@@ -138,3 +138,19 @@ def test_a_real_photo_is_segmented_into_real_categories(tmp_path: Path) -> None:
         named = [c for c in PSEUDO_CLASSES if c in text]
         assert named and "wall" not in text and "sphere" not in text, text
         assert {"cat", "dog", "mammal"} & set(named), text  # an animal category on the cat photo
+
+
+def test_grace_hopper_is_a_person_in_the_legend(tmp_path: Path) -> None:
+    """Issue #25: with the shipped models, matplotlib's photo of Grace Hopper (held out from every
+    training) is segmented with 'person' in the legend (it read 'other' and 'fruit/veg' before)."""
+    from matplotlib import cbook
+
+    from demo.explorer import Explorer
+    from demo.models import REPO, ModelBank, discover_models
+
+    photo = Path(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
+    explorer = Explorer(ModelBank(discover_models(REPO)), max_side=512)
+    with uploaded_page(tmp_path, explorer=explorer, upload=photo) as (page, _):
+        legend = page.locator("#seg-legend")
+        legend.get_by_text("%").first.wait_for(timeout=90_000)
+        assert "person" in legend.inner_text(), legend.inner_text()

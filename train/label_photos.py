@@ -31,6 +31,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--splits", nargs="+", default=["train", "val", "test"], choices=["train", "val", "test"],
                    help="the splits whose photos are labelled")
     p.add_argument("--limit", type=int, default=None, help="label at most this many photos (a quick look)")
+    p.add_argument("--shard", default="0/1", metavar="I/N",
+                   help="label every N-th photo from the I-th: run N processes with 0/N .. N-1/N to use more cores")
     return p
 
 
@@ -41,13 +43,20 @@ def main(args: argparse.Namespace) -> int:
     files: list[Path] = []
     for split in args.splits:
         files += object_photo_files(cache, split)
-    files = sorted(set(files))[: args.limit]
+    try:
+        i, n = (int(v) for v in args.shard.split("/"))
+        if not 0 <= i < n:
+            raise ValueError
+    except ValueError:
+        raise UsageError(f"--shard takes I/N with 0 <= I < N, not {args.shard!r}") from None
+    files = sorted(set(files))[: args.limit][i::n]
     maps = TeacherMaps(cache / "teacher_maps", cache=cache)
     todo = [f for f in files if not maps.has(f)]
     print(f"{len(files)} photos, {len(files) - len(todo)} already labelled, {len(todo)} to label", flush=True)
     t0 = time.perf_counter()
     for f in tqdm(todo, desc="teachers", unit="photo", disable=None):
-        maps(f)
+        if not maps.has(f):  # another process may have labelled it meanwhile
+            maps(f)
     if todo:
         print(f"labelled {len(todo)} photos in {time.perf_counter() - t0:.0f} s "
               f"({(time.perf_counter() - t0) / len(todo):.1f} s per photo) into {maps.store}")
