@@ -47,8 +47,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--labelled-photos", type=int, default=0, metavar="N",
                    help="N labelled test photos of the cache (CACHE/photos, held out from training), taken in turn "
                    "from each folder label")
-    p.add_argument("--data-root", help="the train/fetch_data.py cache, for --composites, --test-photos and "
-                   "--labelled-photos")
+    p.add_argument("--data-root", help="the train/fetch_data.py cache (needed by the three options above)")
     p.add_argument("--max-side", type=int, default=320, help="longer side the photos are predicted at")
     p.add_argument("--height", type=int, default=150, help="tile height in the figure (px)")
     p.add_argument("--out", required=True, help="output JPEG")
