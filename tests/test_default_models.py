@@ -52,8 +52,9 @@ def test_the_real_object_seg_model_is_offered_beside_the_default():
     labels = list(choices["seg"])
     assert labels[0] == AUTO_SEG_LABEL and "assets/models/seg" in labels and "assets/models/seg_objects" in labels
     bank = ModelBank(choices)
-    # the default picks the category model for photos and SynthScenes' seg for its examples
-    assert bank.resolve("seg") == "assets/models/seg_categories"
+    # the default picks the real-photo model (#25: the where model, named by the teacher) for photos
+    # and SynthScenes' seg for its examples
+    assert bank.resolve("seg") == "assets/models/seg_photos"
     assert bank.resolve("seg", has_ground_truth=True) == "assets/models/seg"
     objects = bank.get("seg", "assets/models/seg_objects")
     assert objects.config.class_names[0] == "background" and "animal" in objects.config.class_names
