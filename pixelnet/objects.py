@@ -74,43 +74,47 @@ def name_objects(where: np.ndarray, categories: np.ndarray, names: Sequence[str]
     k = len(names)
     other = names.index(OTHER)
     named = np.array([i != other for i in range(k)])
-    q = categories.astype(np.float32)
+    q = categories.astype(np.float32, copy=False)
     bg, obj, person = where[0], where[1], where[2]
-    what = q.copy()  # per pixel: the category distribution of the object there
+    what = q  # per pixel: the category distribution of the object there (replaced inside regions)
     regions, n = ndimage.label(where.argmax(0) == 1, structure=np.ones((3, 3)))
-    if n:
-        idx = np.arange(1, n + 1)
-        sizes = ndimage.sum_labels(np.ones_like(obj), regions, idx)
-        pooled = np.stack([ndimage.mean(q[c], regions, idx) for c in range(k)], 1)  # (n, K)
+    if n:  # one pass of bincount per category: sums over every region at once
+        flat = regions.ravel()
+        sel = flat > 0
+        fo, qo = flat[sel], q.reshape(k, -1)[:, sel]  # the object pixels only
+        sizes = np.bincount(fo, minlength=n + 1).astype(np.float32)  # (n + 1,), 0 = not an object
+        pooled = np.stack([np.bincount(fo, weights=qo[c], minlength=n + 1) for c in range(k)], 1)
+        pooled /= np.maximum(sizes[:, None], 1.0)
         pooled_named = pooled * named
         has_named = pooled_named.sum(1) > 1e-6
         pooled = np.where(has_named[:, None], pooled_named / np.maximum(pooled_named.sum(1, keepdims=True), 1e-6),
-                          pooled)
+                          pooled).astype(np.float32)
         top = pooled.argmax(1)
-        for r in range(n):
-            if sizes[r] < min_region:
-                continue
-            inside = regions == r + 1
-            dist = pooled[r][:, None]
-            keep_own = np.zeros(int(sizes[r]), bool)
-            own = q[:, inside]  # (K, m)
-            for c in np.flatnonzero(named):
-                if c == top[r]:
-                    continue
-                confident = own[c] >= split_confidence
-                if confident.sum() >= split_share * sizes[r]:
-                    keep_own |= confident
-            what[:, inside] = np.where(keep_own[None], own, dist)
+        # pixels of a second named category confident over a share of their region keep their own
+        keep_own = np.zeros(fo.shape, bool)
+        for c in np.flatnonzero(named):
+            confident = qo[c] >= split_confidence
+            share = np.bincount(fo[confident], minlength=n + 1) / np.maximum(sizes, 1.0)
+            split = (share >= split_share) & (top != c)
+            keep_own |= confident & split[fo]
+        use = (sizes[fo] >= min_region) & ~keep_own
+        qo[:, use] = pooled[fo[use]].T
+        what = q.reshape(k, -1).copy()
+        what[:, sel] = qo
+        what = what.reshape(q.shape)
     scene = [names.index(c) for c in SCENE_CATEGORIES if c in names]
-    background = np.zeros_like(q)
-    best = np.argmax(q[scene], 0) if scene else np.zeros(q.shape[1:], int)
-    best_p = np.take_along_axis(q[scene], best[None], 0)[0] if scene else np.zeros(q.shape[1:])
-    confident = best_p >= scene_confidence
-    for j, c in enumerate(scene):
-        background[c] = confident & (best == j)
-    background[other] = ~confident
     out = np.empty((k + 1, *q.shape[1:]), np.float32)
-    out[:k] = obj[None] * what + bg[None] * background
+    np.multiply(what, obj[None], out=out[:k])
+    # background pixels: one category each, the confident scene category or other
+    if scene:
+        best = np.argmax(q[scene], 0)
+        confident = np.take_along_axis(q[scene], best[None], 0)[0] >= scene_confidence
+    else:
+        best, confident = np.zeros(q.shape[1:], int), np.zeros(q.shape[1:], bool)
+    for j, c in enumerate(scene):
+        m = confident & (best == j)
+        out[c][m] += bg[m]
+    out[other][~confident] += bg[~confident]
     out[k] = person
     return out
 
