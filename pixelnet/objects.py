@@ -22,7 +22,6 @@ A 1,000-class teacher generalises to objects a few hundred photos never show; a 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -32,6 +31,7 @@ from torch import nn
 from pixelnet.model import PixelNet
 from pixelnet.predictor import Predictor
 from pixelnet.teachers import ImageNetClassifier, load_imagenet_classifier
+from pixelnet.teachers.dense_imagenet import TeacherConfig
 
 __all__ = ["OBJECT_TEACHERS", "SCENE_CATEGORIES", "WHERE_CLASSES", "ObjectModel", "ObjectsPredictor",
            "name_objects", "object_model"]
@@ -119,18 +119,6 @@ def name_objects(where: np.ndarray, categories: np.ndarray, names: Sequence[str]
     return out
 
 
-@dataclass
-class ObjectConfig:
-    """What evaluation and the CLIs read of a seg model: its outputs' names and its task."""
-
-    class_names: list[str] = field(default_factory=list)
-    task: str = "seg"
-
-    @property
-    def num_outputs(self) -> int:
-        return len(self.class_names)
-
-
 class ObjectModel(nn.Module):
     """A *where* PixelNet model and the teacher that names its objects, as one seg model over the
     categories and ``person``.
@@ -153,7 +141,7 @@ class ObjectModel(nn.Module):
         if classifier.tap.name not in where.backbone.tap_names:
             raise ValueError(f"the classifier reads tap {classifier.tap.name!r}, which the backbone lacks")
         self.where, self.classifier = where, classifier
-        self.config = ObjectConfig(class_names=[*classifier.categories, PERSON])
+        self.config = TeacherConfig(class_names=[*classifier.categories, PERSON])
 
     def predictor(self, *, device: str | torch.device = "auto", max_side: int = 1024) -> ObjectsPredictor:
         return ObjectsPredictor(self, device=device, max_side=max_side)

@@ -29,6 +29,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from pixelnet.datasets.common import DatasetError
+from pixelnet.distill.jitter import colour_jitter
 from pixelnet.distill.pseudo_labels import (
     COMPOSITE_CLASS,
     PSEUDO_CLASSES,
@@ -198,10 +199,7 @@ class RealCategories(Dataset):
         if flipped:
             image, seg = image[:, ::-1], seg[:, ::-1]
         if self.jitter:
-            b, c, s = rng.uniform(0.75, 1.25), rng.uniform(0.75, 1.25), rng.uniform(0.7, 1.3)
-            grey = image.mean(axis=-1, keepdims=True)
-            image = grey + s * (image - grey)
-            image = np.clip(((image - image.mean()) * c + image.mean()) * b, 0.0, 1.0)
+            image = colour_jitter(image, rng)
         return {"image": np.ascontiguousarray((image * 255 + 0.5).astype(np.uint8)),
                 "seg": np.ascontiguousarray(seg).astype(np.int64), "name": f"real-categories-{self.split}-{index:06d}"}
 

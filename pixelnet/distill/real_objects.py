@@ -25,6 +25,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from pixelnet.datasets.common import DatasetError
+from pixelnet.distill.jitter import colour_jitter
 from pixelnet.distill.objects import WHERE_CLASSES, ObjectRule, TeacherMaps, category_targets, where_targets
 from pixelnet.distill.pseudo_labels import read_photo
 from pixelnet.synth.photos import photo_files
@@ -156,9 +157,6 @@ class RealObjects(Dataset):
             out_img, out_seg = out_img[:, ::-1], out_seg[:, ::-1]
         img = out_img.astype(np.float32) / 255.0
         if self.jitter:
-            b, c, s = rng.uniform(0.75, 1.25), rng.uniform(0.75, 1.25), rng.uniform(0.7, 1.3)
-            grey = img.mean(axis=-1, keepdims=True)
-            img = grey + s * (img - grey)
-            img = np.clip(((img - img.mean()) * c + img.mean()) * b, 0.0, 1.0)
+            img = colour_jitter(img, rng)
         return {"image": np.ascontiguousarray((img * 255 + 0.5).astype(np.uint8)),
                 "seg": np.ascontiguousarray(out_seg).astype(np.int64), "name": f"real-objects-{self.split}-{index:06d}"}

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import ctypes
 import os
+import pickle
 import signal
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -120,11 +122,36 @@ def shard(items: Sequence[T], ctx: DistContext) -> list[T]:
     return list(items[ctx.rank :: ctx.world_size])
 
 
+def _released_by_gloo(tensors: Sequence[torch.Tensor], timeout_s: float = 60.0) -> None:
+    """Return once no gloo worker thread holds ``tensors`` any more (this Python code is their
+    only owner: use count 1).
+
+    A blocking gloo collective returns as soon as its result is ready, but the worker thread that
+    ran it lets go of the work, and so of the work's tensors, a moment later. Were Python to drop
+    a tensor before that, the worker would free the tensor's Python object and take the GIL to do
+    it. If the interpreter has begun to shut down by then (a rank that leaves right after its last
+    collective, e.g. rank 1 after the final checkpoint, on a busy machine), Python 3.11 ends the
+    thread with ``pthread_exit``, whose unwinding through the work's ``noexcept`` destructor
+    calls ``std::terminate`` ("terminate called without an active exception", SIGABRT) and fails
+    the whole torchrun job. Waiting here (without the GIL) leaves the worker nothing of Python's
+    to free.
+    """
+    deadline = time.monotonic() + timeout_s
+    while any(t._use_count() > 1 for t in tensors):
+        if time.monotonic() > deadline:
+            print("warning: a gloo worker still holds a collective's tensors after "
+                  f"{timeout_s:.0f} s", file=sys.stderr)
+            return
+        time.sleep(0.001)
+
+
 def all_reduce_sum(values: torch.Tensor, ctx: DistContext) -> torch.Tensor:
     """Sum a tensor over all processes (returns a new tensor; identity in one process)."""
     out = values.detach().clone()
     if ctx.distributed:
         dist.all_reduce(out, op=dist.ReduceOp.SUM)
+        if out.device.type == "cpu":
+            _released_by_gloo([out])  # the caller may drop `out` at once (and exit)
     return out
 
 
@@ -132,9 +159,23 @@ def all_gather_objects(obj: Any, ctx: DistContext) -> list[Any]:
     """Gather one picklable object from every rank, in rank order."""
     if not ctx.distributed:
         return [obj]
-    out: list[Any] = [None] * ctx.world_size
-    dist.all_gather_object(out, obj)
-    return out
+    if ctx.device.type != "cpu":  # NCCL: no gloo worker threads
+        out: list[Any] = [None] * ctx.world_size
+        dist.all_gather_object(out, obj)
+        return out
+    # gloo: torch's all_gather_object as two all_gathers of tensors held until the gloo workers
+    # have let go of them (_released_by_gloo; all_gather_object drops its tensors at once)
+    data = torch.frombuffer(bytearray(pickle.dumps(obj)), dtype=torch.uint8)
+    size = torch.tensor([data.numel()], dtype=torch.int64)
+    sizes = [torch.zeros_like(size) for _ in range(ctx.world_size)]
+    dist.all_gather(sizes, size)
+    lengths = [int(s.item()) for s in sizes]
+    mine = torch.zeros(max(lengths), dtype=torch.uint8)
+    mine[: data.numel()] = data
+    gathered = [torch.empty_like(mine) for _ in range(ctx.world_size)]
+    dist.all_gather(gathered, mine)
+    _released_by_gloo([size, *sizes, mine, *gathered])
+    return [pickle.loads(g.numpy()[:n].tobytes()) for g, n in zip(gathered, lengths)]
 
 
 def barrier(ctx: DistContext) -> None:
