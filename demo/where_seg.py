@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from pixelnet.model import PixelNet
-from pixelnet.objects import ObjectModel, name_objects
+from pixelnet.objects import ObjectModel, head_categories, name_objects
 from pixelnet.predictor import Predictor
 from pixelnet.teachers import ImageNetClassifier, load_imagenet_classifier
 
@@ -70,11 +70,7 @@ class WhereSeg:
         """float32 ``(K, H, W)`` the classifier's category probabilities from the cached ``head`` tap."""
         key = tuple(float(s) for s in scales)
         if key not in self._categories:
-            tap = self.classifier.tap.name
-            heads = [self.predictor.features("seg", s, taps=[tap])[tap] for s in key]
-            sizes = [self.predictor.input_size(s) for s in key]
-            h, w = self.predictor.image.shape[:2]  # type: ignore[union-attr]
-            self._categories[key] = self.classifier.category_probs(heads, sizes, (h, w))[0].float().cpu().numpy()
+            self._categories[key] = head_categories(self.predictor, self.classifier, key)
         return self._categories[key]
 
     def seg(self, where: np.ndarray, scales: Sequence[float] = (1.0,)) -> np.ndarray:

@@ -34,7 +34,7 @@ from pixelnet.teachers import ImageNetClassifier, load_imagenet_classifier
 from pixelnet.teachers.dense_imagenet import TeacherConfig
 
 __all__ = ["OBJECT_TEACHERS", "SCENE_CATEGORIES", "WHERE_CLASSES", "ObjectModel", "ObjectsPredictor",
-           "name_objects", "object_model"]
+           "head_categories", "name_objects", "object_model"]
 
 WHERE_CLASSES: tuple[str, ...] = ("background", "object", "person")
 """The classes of a *where* model, in order."""
@@ -159,6 +159,22 @@ def object_model(where: PixelNet) -> ObjectModel:
     return ObjectModel(where, load_imagenet_classifier(where.config.backbone))
 
 
+@torch.no_grad()
+def head_categories(predictor: Predictor, classifier: ImageNetClassifier,
+                    scales: Sequence[float] = (1.0,)) -> np.ndarray:
+    """The classifier's category probabilities of the predictor's image, from the tap its ``seg``
+    model's backbone already computed (the predictor's feature cache: no second backbone pass).
+
+    Returns:
+        float32 ``(K, H, W)`` at the predictor's image size, averaged over ``scales``.
+    """
+    tap = classifier.tap.name
+    heads = [predictor.features("seg", s, taps=[tap])[tap] for s in scales]
+    sizes = [predictor.input_size(s) for s in scales]
+    h, w = predictor.image.shape[:2]  # type: ignore[union-attr]
+    return classifier.category_probs(heads, sizes, (h, w))[0].float().cpu().numpy()
+
+
 class ObjectsPredictor:
     """Category and person probabilities of an image from an :class:`ObjectModel`, with the
     :class:`pixelnet.Predictor` interface (``set_image``, ``predict``, ``image_scale``, ``tasks``).
@@ -193,14 +209,9 @@ class ObjectsPredictor:
         """float32 ``(3, H, W)`` probabilities of :data:`WHERE_CLASSES`."""
         return self.base.predict(scales=scales)["seg"]
 
-    @torch.no_grad()
     def categories(self, scales: Sequence[float] = (1.0,)) -> np.ndarray:
         """float32 ``(K, H, W)`` the teacher's category probabilities from the cached ``head`` tap."""
-        tap = self.classifier.tap.name
-        heads = [self.base.features("seg", s, taps=[tap])[tap] for s in scales]
-        sizes = [self.base.input_size(s) for s in scales]
-        h, w = self.base.image.shape[:2]  # type: ignore[union-attr]
-        return self.classifier.category_probs(heads, sizes, (h, w))[0].float().cpu().numpy()
+        return head_categories(self.base, self.classifier, scales)
 
     @torch.no_grad()
     def predict(self, image: np.ndarray | Image.Image | None = None, *, scales: Sequence[float] = (1.0,),
