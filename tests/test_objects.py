@@ -195,3 +195,56 @@ def test_clothing_regions_counts_regions_named_clothing_that_are_people() -> Non
     person[5:15, 5:15] = 1.0  # one of the two is a person
     c = clothing_regions([PhotoMaps(salient, person, q)], CATEGORIES)
     assert c == {"regions": 2, "clothing": 2, "clothing_person": 1, "person": 1, "person_clothing": 1}
+
+
+def test_teacher_maps_of_a_photo_whose_pixels_changed_are_computed_again(tmp_path: Path) -> None:
+    photo = tmp_path / "p.jpg"
+    Image.fromarray(np.full((30, 40, 3), 50, np.uint8)).save(photo)
+    calls: list[int] = []
+
+    def salient(rgb: np.ndarray) -> np.ndarray:
+        calls.append(rgb.shape[0])
+        return np.zeros(rgb.shape[:2], np.float32)
+
+    maps = TeacherMaps(tmp_path / "maps", salient=salient, person=lambda rgb: np.zeros(rgb.shape[:2], np.float32),
+                       categories=lambda rgb: one_hot(*rgb.shape[:2], "sea life", 0.9))
+    assert maps(photo).salient.shape == (30, 40) and maps.has(photo) and calls == [30]
+    maps(photo)
+    assert calls == [30]  # stored
+    Image.fromarray(np.full((40, 30, 3), 50, np.uint8)).save(photo)  # fetched again, turned upright
+    assert not maps.has(photo) and maps(photo).salient.shape == (40, 30) and calls == [30, 40]
+    # maps stored before the digest was kept: taken when their size is the photo's
+    (tmp_path / "maps" / "p.photo.sha256").unlink()
+    assert maps.has(photo) and (tmp_path / "maps" / "p.photo.sha256").is_file()
+    (tmp_path / "maps" / "p.photo.sha256").unlink()
+    Image.fromarray(np.full((30, 40, 3), 50, np.uint8)).save(photo)
+    assert not maps.has(photo)
+
+
+def test_real_objects_draws_the_share_of_samples_it_is_told_from_photos_with_people(tmp_path: Path) -> None:
+    (tmp_path / "photos").mkdir()
+    photos = []
+    for i in range(4):
+        rgb = np.full((40, 40, 3), 30 * i, np.uint8)
+        Image.fromarray(rgb).save(tmp_path / "photos" / f"p{i}.jpg")
+        photos.append({"file": f"photos/p{i}.jpg", "label": "", "split": "train"})
+    (tmp_path / "photos" / "manifest.json").write_text(json.dumps({"photos": photos}))
+
+    def person(rgb: np.ndarray) -> np.ndarray:  # a person on the brightest photo only
+        out = np.zeros(rgb.shape[:2], np.float32)
+        if rgb.mean() > 80:
+            out[10:30, 10:30] = 1.0
+        return out
+
+    maps = TeacherMaps(tmp_path / "maps", salient=lambda rgb: np.zeros(rgb.shape[:2], np.float32), person=person,
+                       categories=lambda rgb: one_hot(*rgb.shape[:2], "clothing", 0.9))
+    people = RealObjects(tmp_path, "train", size=(16, 16), length=40, maps=maps, person_share=1.0, jitter=False)
+    assert [people.files[k].name for k in people.with_people] == ["p3.jpg"]
+    assert all(abs(int(people[i]["image"].max()) - 90) <= 2 for i in range(40))
+    none = RealObjects(tmp_path, "train", size=(16, 16), length=40, maps=maps, person_share=0.0, jitter=False)
+    assert not any(abs(int(none[i]["image"].max()) - 90) <= 2 for i in range(40))
+    uniform = RealObjects(tmp_path, "train", size=(16, 16), length=200, maps=maps, person_share=None, jitter=False)
+    share = np.mean([abs(int(uniform[i]["image"].max()) - 90) <= 2 for i in range(200)])
+    assert 0.15 < share < 0.35
+    with pytest.raises(ValueError, match="person_share"):
+        RealObjects(tmp_path, "train", maps=maps, person_share=1.5)

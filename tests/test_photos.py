@@ -29,6 +29,7 @@ from pixelnet.fetch import (
     source_hash,
     split_photos,
 )
+from pixelnet.fetch.album import album_angles, turn
 
 FOLDERS = {f.name: f for f in PHOTO_FOLDERS}
 RCC = "usr/share/gcompris-qt/rcc/"
@@ -149,7 +150,8 @@ def _kphotoalbum_deb(path: Path) -> None:
         "usr/share/doc/kphotoalbum/copyright": KPA_COPYRIGHT,
         **{f"{demo}photo{k}.jpg": _encode(_photo(100 + k, (80, 60)), "JPEG") for k in range(5)},
         demo + "CategoryImages/People-Jim.jpg": _encode(_photo(200, (64, 64)), "JPEG"),
-        demo + "index.xml": b"<KPhotoAlbum/>",
+        demo + "index.xml": b'<KPhotoAlbum><images><image file="photo1.jpg" angle="90" width="60" height="80"/>'
+                            b'<image file="photo2.jpg"/></images></KPhotoAlbum>',
         demo + "movie.avi": b"RIFF",
         "usr/bin/kphotoalbum": b"\x7fELF",
     })
@@ -205,7 +207,13 @@ def test_photos_carry_their_credit_label_and_origin(cache: Path) -> None:
     for p in m["photos"]:
         with Image.open(cache / p["file"]) as im:
             assert im.format == "JPEG" and list(im.size) == p["size"] and max(im.size) <= 1024
-    assert not list((cache / "extracted").rglob("*.avi")) and not list((cache / "extracted").rglob("index.xml"))
+    assert not list((cache / "extracted").rglob("*.avi"))
+    # the album turns photo1 a quarter clockwise for display: it is kept that way round
+    turned = next(p for p in demo if p["path"].endswith("photo1.jpg"))
+    assert turned["size"] == [60, 80] and next(p for p in demo if p["path"].endswith("photo2.jpg"))["size"] == [80, 60]
+    with Image.open(cache / turned["file"]) as im:
+        expected = _photo(101, (80, 60)).transpose(Image.Transpose.ROTATE_270)
+        assert np.abs(np.asarray(im, np.float32) - np.asarray(expected, np.float32)).mean() < 8
     assert any(s.startswith("explore_farm_animals: no usr/share") for s in logs)  # not in the fake package
 
 
@@ -326,3 +334,18 @@ def test_fetch_data_fetches_the_photos_and_the_salient_teacher(load_script, tmp_
     assert [c[0] for c in calls] == ["pack", "assemble", "assemble"]
     with pytest.raises(cli.FetchError, match="downloads are off"):
         cli.fetch_salient(tmp_path / "other", download=False)
+
+
+def test_album_angles_and_turns() -> None:
+    xml = (b'<KPhotoAlbum><images><image file="a.jpg" angle="90"/><image file="b.jpg" angle="0"/>'
+           b'<image file="sub/c.jpg" angle="-90"/><image file="d.jpg"/></images></KPhotoAlbum>')
+    assert album_angles(xml) == {"a.jpg": 90, "sub/c.jpg": 270}
+    with pytest.raises(ValueError, match="multiple of 90"):
+        album_angles(b'<KPhotoAlbum><image file="a.jpg" angle="45"/></KPhotoAlbum>')
+    with pytest.raises(ValueError, match="not a KPhotoAlbum index"):
+        album_angles(b"<KPhotoAlbum>")
+    im = Image.fromarray(np.array([[[255, 0, 0], [0, 0, 0]]], np.uint8))  # red at the top left, 2 wide 1 high
+    right = np.asarray(turn(im, 90))  # a quarter clockwise: the top left goes to the top right
+    assert right.shape == (2, 1, 3) and right[0, 0, 0] == 255
+    assert np.asarray(turn(im, 180))[0, 1, 0] == 255 and np.asarray(turn(im, 270))[1, 0, 0] == 255
+    assert turn(im, 0) is im

@@ -20,6 +20,7 @@ are factorised:
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -126,6 +127,10 @@ class PhotoMaps:
     categories: np.ndarray
 
 
+def _file_sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
 def _save_png(path: Path, values: np.ndarray) -> None:
     tmp = path.with_suffix(".tmp.png")
     Image.fromarray(np.round(np.clip(values, 0, 1) * 255).astype(np.uint8)).save(tmp)
@@ -182,9 +187,25 @@ class TeacherMaps:
         return {"salient": self._salient, "person": self._person, "categories": self._categories}[which]
 
     def has(self, photo: Path) -> bool:
-        """True when every map of ``photo`` is stored."""
+        """True when every map of ``photo`` is stored and was computed from this photo's bytes
+        (``P.photo.sha256``; a photo fetched again with other pixels, e.g. turned upright, is not).
+
+        Maps stored before the digest was kept are taken when their size is the photo's (and the
+        digest is then written).
+        """
         s = self.store / photo.stem
-        return all(Path(f"{s}.{k}").is_file() for k in ("salient.png", "person.png", "categories.npz"))
+        if not all(Path(f"{s}.{k}").is_file() for k in ("salient.png", "person.png", "categories.npz")):
+            return False
+        digest, stored = Path(f"{s}.photo.sha256"), _file_sha256(photo)
+        if digest.is_file():
+            return digest.read_text().strip() == stored
+        with Image.open(photo) as im, Image.open(f"{s}.salient.png") as sal:
+            w, h = im.size
+            k = min(1.0, LABEL_SIDE / max(w, h))
+            if abs(sal.size[0] - w * k) > 1 or abs(sal.size[1] - h * k) > 1:
+                return False
+        digest.write_text(stored + "\n")
+        return True
 
     def __call__(self, photo: str | Path, *, compute: bool = True) -> PhotoMaps:
         """The maps of ``photo`` (computed and stored the first time).
@@ -225,7 +246,9 @@ class TeacherMaps:
         np.savez_compressed(tmp, categories=np.round(np.clip(q[:, k // 2::k, k // 2::k], 0, 1) * 255).astype(np.uint8))
         tmp.replace(f"{s}.categories.npz")
         _save_png(Path(f"{s}.person.png"), person)
-        _save_png(Path(f"{s}.salient.png"), salient)  # last: has() is true only when all three exist
+        Path(f"{s}.photo.sha256").unlink(missing_ok=True)
+        _save_png(Path(f"{s}.salient.png"), salient)  # has() is true only when all three exist
+        Path(f"{s}.photo.sha256").write_text(_file_sha256(photo) + "\n")
 
     def write_rule(self, rule: ObjectRule) -> None:
         """Record a rule beside the maps (``rule.<key>.json``), for people reading the cache."""

@@ -39,6 +39,8 @@ HELD_OUT_PREFIXES = ("skimage__", "sklearn__", "matplotlib__")
 _SPLIT_STREAM = {"train": 0, "val": 1, "test": 2}
 _LENGTHS = {"train": 10_000, "val": 100, "test": 200}
 _IGNORE = 255
+PERSON_PHOTO = 0.01
+"""Least share of a photo labelled ``person`` for it to count as a photo with people."""
 
 
 def labelled_photos(root: str | Path, split: str | None = None) -> list[tuple[Path, str]]:
@@ -100,6 +102,9 @@ class RealObjects(Dataset):
         scale_range: the random scale relative to fitting the shorter side to the output.
         targets: ``"where"`` (:data:`WHERE_CLASSES`) or ``"categories"`` (the categories and
             ``person``, :func:`~pixelnet.distill.objects.category_targets`: the direct head compared with).
+        person_share: the share of samples drawn from photos with people (a person label on at
+            least :data:`PERSON_PHOTO` of the photo): few photos have people (10 of 197 train
+            photos), so drawn uniformly a batch of 5 rarely holds one. ``None``: uniformly.
 
     Raises:
         DatasetError: no photos in the split.
@@ -108,7 +113,8 @@ class RealObjects(Dataset):
     def __init__(self, root: str | Path, split: str = "train", *, size: tuple[int, int] = (224, 224),
                  length: int | None = None, seed: int = 0, rule: ObjectRule = ObjectRule(),
                  maps: TeacherMaps | None = None, jitter: bool = True,
-                 scale_range: tuple[float, float] = (0.5, 2.0), targets: str = "where") -> None:
+                 scale_range: tuple[float, float] = (0.5, 2.0), targets: str = "where",
+                 person_share: float | None = 0.25) -> None:
         if split not in _SPLIT_STREAM:
             raise ValueError(f"unknown real-objects split {split!r}; expected one of {tuple(_SPLIT_STREAM)}")
         self.root, self.split = Path(root).expanduser(), split
@@ -129,6 +135,12 @@ class RealObjects(Dataset):
                 raise DatasetError(f"teacher maps of {f.name} are {m.salient.shape}, the photo {photo.shape[:2]}")
             labels.append(where_targets(m.salient, m.person, rule) if targets == "where" else category_targets(m, rule))
         self._labels = labels
+        person = WHERE_CLASSES.index("person") if targets == "where" else len(CATEGORIES)
+        self.with_people = [k for k, lab in enumerate(labels) if (lab == person).mean() >= PERSON_PHOTO]
+        if person_share is not None and not 0.0 <= person_share <= 1.0:
+            raise ValueError(f"person_share is a share in [0, 1], not {person_share}")
+        self._without_people = sorted(set(range(len(labels))) - set(self.with_people))
+        self.person_share = person_share if self.with_people and self._without_people else None
 
     def __len__(self) -> int:
         return self.length
@@ -138,7 +150,11 @@ class RealObjects(Dataset):
             raise IndexError(f"index {index} out of range for {self.length} samples")
         index %= self.length
         rng = np.random.default_rng((self.seed, _SPLIT_STREAM[self.split], index))
-        k = int(rng.integers(len(self.files)))
+        if self.person_share is None:
+            k = int(rng.integers(len(self.files)))
+        else:
+            pool = self.with_people if rng.random() < self.person_share else self._without_people
+            k = pool[int(rng.integers(len(pool)))]
         photo, labels = self._photos[k], self._labels[k]
         h, w = self.size
         ph, pw = photo.shape[:2]

@@ -30,6 +30,7 @@ from pathlib import Path
 
 from PIL import Image, ImageOps
 
+from pixelnet.fetch.album import album_angles, turn
 from pixelnet.fetch.credits import Credit, licence_id, package_credit, parse_credits
 from pixelnet.fetch.debs import FetchError, deb_version, find_deb, read_deb_members
 from pixelnet.fetch.dedup import PhotoIndex, pixels_sha256
@@ -64,7 +65,7 @@ def _keep_for(package: str) -> Callable[[str], bool]:
     bundles = {f.rcc for f in folders if f.rcc}
 
     def keep(path: str) -> bool:
-        if path == f"usr/share/doc/{package}/copyright" or path in bundles:
+        if path == f"usr/share/doc/{package}/copyright" or path in bundles or any(path == f.album for f in folders):
             return True
         return any(not f.rcc and path.startswith(f.prefix) and
                    (_is_photo(path[len(f.prefix):], f.recursive) or path == f.readme) for f in folders)
@@ -93,11 +94,21 @@ def _decode(data: bytes) -> Image.Image:
 
 
 def _save(image: Image.Image, dest: Path) -> list[int]:
-    """Write the photo as a JPEG, longer side at most :data:`PHOTO_MAX_SIDE`; its saved size."""
+    """Write the photo as a JPEG, longer side at most :data:`PHOTO_MAX_SIDE`; its saved size.
+
+    An unchanged photo is not rewritten: its file time stays, so maps computed from it stay fresh
+    (:meth:`pixelnet.distill.TeacherMaps.has`).
+    """
     image = image.copy()
     image.thumbnail((PHOTO_MAX_SIDE, PHOTO_MAX_SIDE), Image.Resampling.LANCZOS)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    image.save(dest, quality=92)
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=92)
+    data = buffer.getvalue()
+    if not (dest.is_file() and dest.read_bytes() == data):
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(dest.name + ".tmp")
+        tmp.write_bytes(data)
+        tmp.replace(dest)
     return list(image.size)
 
 
@@ -157,6 +168,8 @@ def _collect(packages: dict[str, dict], roots: dict[str, Path], cache: Path,
             continue
         files, readme = _folder_files(folder, roots[folder.package])
         credits = parse_credits(readme) if readme is not None else None
+        album = roots[folder.package] / folder.album if folder.album else None
+        angles = album_angles(album.read_bytes()) if album is not None and album.is_file() else {}
         here = posixpath.dirname(folder.readme)
         whole = Credit(pkg.get("copyright", ""), pkg.get("licence", "unknown"), pkg.get("source_url", ""))
         stats = {"label": folder.label, "package": folder.package, "found": len(files),
@@ -169,7 +182,7 @@ def _collect(packages: dict[str, dict], roots: dict[str, Path], cache: Path,
                 problems.append({"folder": folder.name, "path": path, "problem": "not listed in the README"})
             origin = _origin(folder, pkg["version"], path, credit)
             try:
-                image = _decode(data)
+                image = turn(_decode(data), angles.get(posixpath.relpath(path, posixpath.dirname(folder.album)), 0))
             except (OSError, ValueError) as e:
                 problems.append({"folder": folder.name, "path": path, "problem": f"cannot decode: {e}"})
                 continue

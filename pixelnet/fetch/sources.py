@@ -144,8 +144,9 @@ class PhotoFolder:
 
     ``prefix`` is a folder inside the ``.rcc`` bundle ``rcc`` (a path inside the package), or inside
     the package itself when ``rcc`` is empty. ``readme`` (same place as ``prefix``) credits the photos;
-    its paths are relative to its own folder. ``expected`` is the count seen in the version
-    ``docs/data.md`` names (a different count is reported, not an error).
+    its paths are relative to its own folder. ``album`` (inside the package) is a KPhotoAlbum
+    index that turns some photos for display (:mod:`pixelnet.fetch.album`). ``expected`` is the
+    count seen in the version ``docs/data.md`` names (a different count is reported, not an error).
     """
 
     package: str
@@ -156,6 +157,7 @@ class PhotoFolder:
     readme: str = ""
     recursive: bool = False  # photos in sub-folders of prefix too
     expected: int = 0
+    album: str = ""
 
 
 GCOMPRIS_RCC = "usr/share/gcompris-qt/rcc"
@@ -184,7 +186,8 @@ PHOTO_FOLDERS: tuple[PhotoFolder, ...] = (
     _gcompris("explore_world_music", "instrument", "explore_world_music", "explore_world_music/resource/music/", 9),
     _gcompris("erase", "animal", "erase", "erase/resource/", 33),
     # the demo album's photos (not CategoryImages/, 64 px thumbnails of its people and places)
-    PhotoFolder("kphotoalbum", "kphotoalbum/demo", "", "usr/share/kphotoalbum/demo/", expected=24),
+    PhotoFolder("kphotoalbum", "kphotoalbum/demo", "", "usr/share/kphotoalbum/demo/", expected=24,
+                album="usr/share/kphotoalbum/demo/index.xml"),
 )
 """The photo folders :func:`pixelnet.fetch.fetch_photos` takes, in order: a photo found in two
 folders keeps the first one's label. GCompris' drawings (``lang``, the ``alphabets`` and ``numbers``
