@@ -71,6 +71,23 @@ def test_name_objects_splits_a_region_holding_two_kinds_of_things() -> None:
     assert (name_objects(where, q2, CATEGORIES).argmax(0) == C["dog"]).all()
 
 
+def test_name_objects_calls_an_object_region_named_clothing_a_person() -> None:
+    where = np.zeros((3, 20, 40), np.float32)
+    where[0] = 1.0
+    where[:, 2:18, 2:18] = np.array([0.1, 0.9, 0.0])[:, None, None]  # the where model says object ...
+    where[:, 2:18, 22:38] = np.array([0.1, 0.9, 0.0])[:, None, None]
+    q = one_hot(20, 40, "landscape", 0.8)
+    q[:, 2:18, 2:18] = one_hot(16, 16, "clothing", 0.6)  # ... the teacher names this one clothing
+    q[:, 2:18, 22:38] = one_hot(16, 16, "dog", 0.6)
+    out = name_objects(where, q, CATEGORIES)
+    assert np.allclose(out.sum(0), 1.0, atol=1e-5)
+    labels = out.argmax(0)
+    assert (labels[2:18, 2:18] == K).all() and (labels[2:18, 22:38] == C["dog"]).all()
+    assert np.allclose(out[K, 2:18, 2:18], 0.9)
+    kept = name_objects(where, q, CATEGORIES, person_categories=()).argmax(0)  # the rule can be turned off
+    assert (kept[2:18, 2:18] == C["clothing"]).all()
+
+
 def test_object_meter_known_answers() -> None:
     names = [*CATEGORIES, "person"]
     salient = np.zeros((50, 50), np.float32)
