@@ -105,20 +105,21 @@ def eval_photos(args: argparse.Namespace) -> int:
     if not args.data_root:
         raise UsageError("--data real-photos needs --data-root (the train/fetch_data.py cache)")
     split = args.split or "test"
+    from pixelnet.distill import TeacherMaps, labelled_photos
+    from pixelnet.teachers import CATEGORIES
+
+    n_photos = len(labelled_photos(args.data_root, split)[: args.limit])
     results: dict[str, dict] = {}
     for spec in [args.model, *args.also]:
         model = load_model_or_reference(spec)
         if model.task != "seg":
             raise UsageError(f"{spec} is a {model.task} model; real-photos scores segmentations")
-        with Progress(f"eval {spec}", total=0, unit="photo", enabled=not args.quiet) as bar:
+        with Progress(f"eval {spec}", total=n_photos, unit="photo", enabled=not args.quiet) as bar:
             metrics, rows = evaluate_photos(model, args.data_root, split=split, scales=args.scales,
                                             device=args.device, max_side=args.max_side, limit=args.limit,
                                             progress=bar.update)
         results[spec] = {**metrics, "photos": rows}
     print(photo_table(results, split, args.scales))
-    from pixelnet.distill import TeacherMaps, labelled_photos
-    from pixelnet.teachers import CATEGORIES
-
     root = Path(args.data_root).expanduser()
     maps = TeacherMaps(root / "teacher_maps", cache=root)
     c = clothing_regions([maps(f) for f, _ in labelled_photos(root, split)[: args.limit]], CATEGORIES)
