@@ -185,6 +185,20 @@ def test_evaluate_photos_scores_the_raw_teacher_on_the_test_photos(cache: Path) 
     assert 0.0 <= metrics["object_iou"] <= 1.0 and np.isnan(metrics["person_iou"])
 
 
+def test_eval_cli_scores_real_photos_in_one_table(cache: Path, load_script, tmp_path: Path, capsys) -> None:
+    ev = load_script("eval")
+    out = tmp_path / "photos.json"
+    args = ev.get_args_parser().parse_args(["--model", "imagenet-dense", "--data", "real-photos", "--data-root",
+                                            str(cache), "--json", str(out), "--quiet"])
+    assert ev.main(args) == 0
+    printed = capsys.readouterr().out
+    results = json.loads(out.read_text())
+    m = results["imagenet-dense"]
+    assert m["category_n"] == 1 and [r["name"] for r in m["photos"]] == ["p2.jpg"]
+    assert f"| imagenet-dense | {m['category_acc']:.3f} (1) | {m['object_iou']:.3f} (1) |" in printed
+    assert "salient regions: 1;" in printed and results["_clothing_regions"]["regions"] == 1
+
+
 def test_category_targets_name_the_salient_region_and_keep_the_ignores(cache: Path) -> None:
     from pixelnet.distill import PhotoMaps, category_targets
 
