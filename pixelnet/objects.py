@@ -14,9 +14,10 @@ A 1,000-class teacher generalises to objects a few hundred photos never show; a 
   (``other`` left out while any named category has mass there), except where a second named
   category is confident over a large part of the region (several kinds of things in one mask):
   those pixels keep their own probabilities;
-- ``person`` is the *where* model's person probability, and also every object region the teacher
-  names clothing (:data:`PERSON_CATEGORIES`): on the train and val photos, 11 of the 14 salient
-  regions named clothing are people, and 11 of the 13 people are named clothing (issue #25);
+- ``person`` is the *where* model's person probability, and also the object probability wherever
+  the object is named clothing (:data:`PERSON_CATEGORIES`; a whole region, or the pixels of a
+  split region that keep their own): on the train and val photos, 11 of the 14 salient regions
+  named clothing are people, and 11 of the 13 people are named clothing (issue #25);
 - background pixels take the teacher's scene category (landscape, building, plant) where it is
   confident, else ``other``.
 """
@@ -83,7 +84,6 @@ def name_objects(where: np.ndarray, categories: np.ndarray, names: Sequence[str]
     q = categories.astype(np.float32, copy=False)
     bg, obj, person = where[0], where[1], where[2]
     what = q  # per pixel: the category distribution of the object there (replaced inside regions)
-    is_person = np.zeros(q.shape[1:], bool)  # object regions named as people's things
     regions, n = ndimage.label(where.argmax(0) == 1, structure=np.ones((3, 3)))
     if n:  # one pass of bincount per category: sums over every region at once
         flat = regions.ravel()
@@ -109,11 +109,11 @@ def name_objects(where: np.ndarray, categories: np.ndarray, names: Sequence[str]
         what = q.reshape(k, -1).copy()
         what[:, sel] = qo
         what = what.reshape(q.shape)
-        as_person = np.isin(top, [names.index(c) for c in person_categories if c in names]) & (sizes >= min_region)
-        as_person[0] = False
-        is_person = as_person[regions]
     scene = [names.index(c) for c in SCENE_CATEGORIES if c in names]
     out = np.empty((k + 1, *q.shape[1:]), np.float32)
+    # object pixels named as people's things (a whole region, or the pixels that keep their own) are people
+    wear = [names.index(c) for c in person_categories if c in names]
+    is_person = np.isin(what.argmax(0), wear) if wear else np.zeros(q.shape[1:], bool)
     np.multiply(what, np.where(is_person, 0.0, obj)[None], out=out[:k])
     # background pixels: one category each, the confident scene category or other
     if scene:

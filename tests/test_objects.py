@@ -86,6 +86,12 @@ def test_name_objects_calls_an_object_region_named_clothing_a_person() -> None:
     assert np.allclose(out[K, 2:18, 2:18], 0.9)
     kept = name_objects(where, q, CATEGORIES, person_categories=()).argmax(0)  # the rule can be turned off
     assert (kept[2:18, 2:18] == C["clothing"]).all()
+    # a region split in two kinds of things: its clothing half is a person, its dog half a dog
+    one = np.zeros((3, 20, 40), np.float32)
+    one[1] = 1.0
+    q2 = np.concatenate([one_hot(20, 20, "dog", 0.9), one_hot(20, 20, "clothing", 0.7)], axis=2)
+    split = name_objects(one, q2, CATEGORIES).argmax(0)
+    assert (split[:, :20] == C["dog"]).all() and (split[:, 20:] == K).all()
 
 
 def test_object_meter_known_answers() -> None:
