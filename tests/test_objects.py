@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -203,6 +204,47 @@ def test_eval_cli_scores_real_photos_in_one_table(cache: Path, load_script, tmp_
     assert m["category_n"] == 1 and [r["name"] for r in m["photos"]] == ["p2.jpg"]
     assert f"| imagenet-dense | {m['category_acc']:.3f} (1) | {m['object_iou']:.3f} (1) |" in printed
     assert "salient regions: 1;" in printed and results["_clothing_regions"]["regions"] == 1
+
+
+def test_right_class_iou_and_the_held_out_table(cache: Path, load_script, tmp_path: Path, monkeypatch,
+                                               capsys) -> None:
+    from pixelnet.evaluation import right_class_iou
+
+    class Fixed:  # a seg "model" that calls the photo's orange box (where the salient mask is) sea life
+        config = SimpleNamespace(class_names=["other", "sea life", "person"])
+        task = "seg"
+
+        def predictor(self, **kw):
+            class P:
+                def set_image(self, image):
+                    self.image = np.asarray(image)
+                    return self.image
+
+                def predict(self, image=None, *, scales=(1.0,), tasks=None):
+                    img = self.image if image is None else np.asarray(image)
+                    out = np.zeros((3, *img.shape[:2]), np.float32)
+                    out[1] = img[..., 0] > 100
+                    out[0] = 1 - out[1]
+                    return {"seg": out}
+
+                image_scale = 1.0
+                tasks = ["seg"]
+            return P()
+
+    photo = cache / "photos" / "p2.jpg"
+    row = right_class_iou(Fixed(), [(photo, ("sea life",))], cache, band=0)
+    assert row["p2"] == pytest.approx(1.0) and row["mean"] == pytest.approx(1.0)
+    assert right_class_iou(Fixed(), [(photo, ("cat",))], cache)["p2"] == 0.0  # a class the model lacks
+    ev = load_script("eval")
+    shipped = [p.name for p, _ in ev.held_out_photos()]
+    monkeypatch.setattr(ev, "held_out_photos", lambda: [(photo, ("sea life",))])
+    args = ev.get_args_parser().parse_args(["--model", "imagenet-dense", "--data", "real-photos", "--data-root",
+                                            str(cache), "--held-out", "--quiet", "--json", str(tmp_path / "r.json")])
+    assert ev.main(args) == 0
+    held = json.loads((tmp_path / "r.json").read_text())["_held_out"]["imagenet-dense"]
+    assert set(held) == {"p2", "mean"} and 0.0 <= held["p2"] <= 1.0
+    assert f"| imagenet-dense | {held['p2']:.3f} | {held['mean']:.3f} |" in capsys.readouterr().out
+    assert shipped[:5] == ["chelsea.jpg", "coffee.jpg", "motorcycle.jpg", "rocket.jpg", "astronaut.jpg"]
 
 
 def test_category_targets_name_the_salient_region_and_keep_the_ignores(cache: Path) -> None:

@@ -27,6 +27,12 @@ valid normal), and for edges, under ``boundary``, the occlusion-boundary recall 
 ``--boundary-budget`` x (boundary pixels) thinned edge pixels within ``--boundary-tolerance``
 pixels (:func:`pixelnet.metrics.boundary_recall`).
 
+``--data real-photos --data-root CACHE`` scores category segmentations on the held-out labelled
+photos of ``train/fetch_data.py`` (:func:`pixelnet.evaluation.evaluate_photos`: category accuracy,
+object IoU, boundary F, person IoU; ``--also`` adds models to the same table). With
+``--held-out`` it also gives each model's right-class IoU on the explorer's example photos and
+matplotlib's Grace Hopper (:data:`HELD_OUT`; never trained on), against the salient-object mask.
+
 ``--model imagenet-dense --scales 1,1.5`` evaluates the backbone's ImageNet classifier made dense.
 ``--model hed`` evaluates the paper's reference edge detector, HED with its HED-BSDS weights
 (:mod:`pixelnet.teachers`), on any dataset with edges, e.g. ``--model hed --data bsds500``.
@@ -60,6 +66,7 @@ from pixelnet.evaluation import (
     evaluate_photos,
     format_metrics,
     normals_baselines,
+    right_class_iou,
 )
 from pixelnet.metrics import SegBoundaryMeter, SegMeter
 from pixelnet.progress import Progress
@@ -70,6 +77,36 @@ DATASETS = ("synth", "synth-real", "bsds500", "hed-bsds", "nyuv2", "pascal-conte
             "middlebury-motorcycle", "middlebury-aloe", "composites", "composites-close", "hed-distill",
             "synth-real+hed-distill", "real-categories",
             "real-categories-soft", "real-objects", "real-photos")
+
+
+REPO = Path(__file__).resolve().parents[1]
+HELD_OUT: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("assets/examples/chelsea.jpg", ("cat",)),
+    ("assets/examples/coffee.jpg", ("food", "kitchenware")),  # coffee in a cup
+    ("assets/examples/motorcycle.jpg", ("vehicle",)),
+    ("assets/examples/rocket.jpg", ("vehicle",)),
+    ("assets/examples/astronaut.jpg", ("person",)),
+    ("matplotlib:grace_hopper.jpg", ("person",)),
+)
+"""``--held-out`` photos (relative to the repository, or in matplotlib's sample data) and the
+categories that name their main object: issue #25's first yardstick."""
+
+
+def held_out_photos() -> list[tuple[Path, tuple[str, ...]]]:
+    """:data:`HELD_OUT` as files that exist (Grace Hopper only when matplotlib is installed)."""
+    out = []
+    for name, right in HELD_OUT:
+        if name.startswith("matplotlib:"):
+            try:
+                import matplotlib
+            except ImportError:
+                continue
+            path = Path(matplotlib.get_data_path()) / "sample_data" / name.split(":", 1)[1]
+        else:
+            path = REPO / name
+        if path.is_file():
+            out.append((path, right))
+    return out
 
 
 def floats(text: str) -> list[float]:
@@ -127,6 +164,21 @@ def eval_photos(args: argparse.Namespace) -> int:
           f"(person mask over half of it): {c['clothing_person']}; people: {c['person']}, of which named "
           f"clothing: {c['person_clothing']}")
     results["_clothing_regions"] = c
+    if args.held_out:
+        photos = held_out_photos()
+        held: dict[str, dict[str, float]] = {}
+        for spec in [args.model, *args.also]:
+            model = load_model_or_reference(spec)
+            with Progress(f"held-out {spec}", total=len(photos), unit="photo", enabled=not args.quiet) as bar:
+                held[spec] = right_class_iou(model, photos, args.data_root, scales=args.scales, device=args.device,
+                                             max_side=args.max_side, progress=bar.update)
+        stems = [p.stem for p, _ in photos]
+        print("\nright-class IoU on the held-out example photos (salient mask, 2 px band ignored)\n")
+        print("| model | " + " | ".join(stems) + " | mean |")
+        print("|---" * (len(stems) + 2) + "|")
+        for spec, row in held.items():
+            print(f"| {spec} | " + " | ".join(f"{row[s]:.3f}" for s in stems) + f" | {row['mean']:.3f} |")
+        results["_held_out"] = held
     if args.json:
         path = Path(args.json)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -168,6 +220,8 @@ def get_args_parser() -> argparse.ArgumentParser:
                    help="middlebury-motorcycle, edges: thinned edge pixels kept per boundary pixel")
     p.add_argument("--also", nargs="+", default=[], metavar="MODEL",
                    help="real-photos: more models scored in the same run, one table (e.g. imagenet-dense)")
+    p.add_argument("--held-out", action="store_true",
+                   help="real-photos: also the right-class IoU on the explorer's examples and Grace Hopper")
     p.add_argument("--json", help="write the metrics to this JSON file")
     p.add_argument("--quiet", action="store_true", help="no progress bar or progress lines")
     return p

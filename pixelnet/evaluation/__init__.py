@@ -13,10 +13,12 @@ from pixelnet.evaluation.objects import (
     clothing_regions,
     evaluate_photos,
     object_category,
+    right_class_iou,
 )
 
 __all__ = [
     "FOLDER_CATEGORIES", "GEOMETRY_DATASETS", "METRIC_KEYS", "BoundaryRecallMeter", "ObjectMeter", "choose_val_size",
     "clothing_regions",
     "evaluate", "evaluate_photos", "format_metrics", "normals_baselines", "object_category", "predict_full_size",
+    "right_class_iou",
 ]

@@ -32,7 +32,8 @@ from scipy import ndimage
 
 from pixelnet.metrics import SegBoundaryMeter
 
-__all__ = ["ANIMALS", "FOLDER_CATEGORIES", "ObjectMeter", "clothing_regions", "evaluate_photos", "object_category"]
+__all__ = ["ANIMALS", "FOLDER_CATEGORIES", "ObjectMeter", "clothing_regions", "evaluate_photos", "object_category",
+           "right_class_iou"]
 
 ANIMALS: tuple[str, ...] = ("dog", "cat", "bird", "sea life", "reptile", "insect", "mammal")
 FOLDER_CATEGORIES: dict[str, tuple[str, ...]] = {
@@ -173,6 +174,44 @@ def evaluate_photos(model: object, root: str | Path, *, split: str = "test", sca
         if progress is not None:
             progress(1)
     return meter.compute(), meter.rows
+
+
+def right_class_iou(model: object, photos: Sequence[tuple[str | Path, Sequence[str]]], root: str | Path, *,
+                    scales: Sequence[float] = (1.0,), device: str = "cpu", max_side: int = 1024,
+                    band: int = 2, progress: Callable[[int], None] | None = None) -> dict[str, float]:
+    """Right-class IoU on photos whose main object's class people know (issue #25's first yardstick:
+    the explorer's examples and Grace Hopper, never trained on): per photo, the IoU of the pixels
+    predicted as one of its right classes against the salient-object mask (``>= 0.5``, a band of
+    ``band`` px around its boundary ignored); 0 when the model has none of those classes.
+
+    Args:
+        model: as for :func:`evaluate_photos`.
+        photos: ``(file, right class names)`` pairs.
+        root: the fetch cache (the salient teacher; the maps go to ``teacher_maps/``, computed once).
+
+    Returns:
+        photo stem -> IoU, and ``mean``.
+    """
+    from pixelnet.distill import TeacherMaps, read_photo
+    from pixelnet.evaluation.evaluate import predict_full_size
+    from pixelnet.predictor import Predictor
+
+    root = Path(root).expanduser()
+    maps = TeacherMaps(root / "teacher_maps", cache=root)
+    predictor = model.predictor(device=device, max_side=max_side) if hasattr(model, "predictor") else \
+        Predictor(model, device=device, max_side=max_side)
+    names = list(model.config.class_names)
+    out: dict[str, float] = {}
+    for file, right in photos:
+        file = Path(file)
+        m, rgb = maps(file), read_photo(file)
+        labels = predict_full_size(predictor, "seg", rgb, scales).argmax(0)
+        wanted = [names.index(c) for c in right if c in names]
+        out[file.stem] = _band_iou(np.isin(labels, wanted), m.salient >= 0.5, band)
+        if progress is not None:
+            progress(1)
+    out["mean"] = float(np.mean(list(out.values()))) if out else float("nan")
+    return out
 
 
 def clothing_regions(maps: Sequence[object], names: Sequence[str], *, min_share: float = 0.002,
