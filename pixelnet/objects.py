@@ -36,8 +36,8 @@ from pixelnet.predictor import Predictor
 from pixelnet.teachers import ImageNetClassifier, load_imagenet_classifier
 from pixelnet.teachers.dense_imagenet import TeacherConfig
 
-__all__ = ["OBJECT_TEACHERS", "PERSON_CATEGORIES", "SCENE_CATEGORIES", "WHERE_CLASSES", "ObjectModel", "ObjectsPredictor",
-           "head_categories", "name_objects", "object_model"]
+__all__ = ["OBJECT_TEACHERS", "PERSON_CATEGORIES", "SCENE_CATEGORIES", "WHERE_CLASSES", "ObjectModel",
+           "ObjectsPredictor", "head_categories", "name_objects", "object_model"]
 
 WHERE_CLASSES: tuple[str, ...] = ("background", "object", "person")
 """The classes of a *where* model, in order."""
@@ -49,7 +49,7 @@ SCENE_CATEGORIES: tuple[str, ...] = ("landscape", "building", "plant")
 """Categories a background pixel may take (where the teacher is confident)."""
 
 PERSON_CATEGORIES: tuple[str, ...] = ("clothing",)
-"""Categories that make an object region a person (see the module docstring)."""
+"""Categories that make an object pixel a person (see the module docstring)."""
 
 OTHER = "other"
 PERSON = "person"
@@ -68,7 +68,7 @@ def name_objects(where: np.ndarray, categories: np.ndarray, names: Sequence[str]
         split_confidence: least probability of a second category at a pixel of an object region ...
         split_share: ... over at least this share of the region, for those pixels to keep their own.
         min_region: object regions smaller than this (pixels) take their pixels' own probabilities.
-        person_categories: an object region named one of these is a person.
+        person_categories: object pixels named one of these are a person.
 
     Returns:
         float32 ``(K + 1, H, W)``: the K categories, then ``person``; summing to 1 over the first axis.

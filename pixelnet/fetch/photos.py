@@ -94,21 +94,11 @@ def _decode(data: bytes) -> Image.Image:
 
 
 def _save(image: Image.Image, dest: Path) -> list[int]:
-    """Write the photo as a JPEG, longer side at most :data:`PHOTO_MAX_SIDE`; its saved size.
-
-    An unchanged photo is not rewritten: its file time stays, so maps computed from it stay fresh
-    (:meth:`pixelnet.distill.TeacherMaps.has`).
-    """
+    """Write the photo as a JPEG, longer side at most :data:`PHOTO_MAX_SIDE`; its saved size."""
     image = image.copy()
     image.thumbnail((PHOTO_MAX_SIDE, PHOTO_MAX_SIDE), Image.Resampling.LANCZOS)
-    buffer = io.BytesIO()
-    image.save(buffer, format="JPEG", quality=92)
-    data = buffer.getvalue()
-    if not (dest.is_file() and dest.read_bytes() == data):
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(dest.name + ".tmp")
-        tmp.write_bytes(data)
-        tmp.replace(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    image.save(dest, quality=92)
     return list(image.size)
 
 
@@ -170,6 +160,7 @@ def _collect(packages: dict[str, dict], roots: dict[str, Path], cache: Path,
         credits = parse_credits(readme) if readme is not None else None
         album = roots[folder.package] / folder.album if folder.album else None
         angles = album_angles(album.read_bytes()) if album is not None and album.is_file() else {}
+        album_dir = posixpath.dirname(folder.album)
         here = posixpath.dirname(folder.readme)
         whole = Credit(pkg.get("copyright", ""), pkg.get("licence", "unknown"), pkg.get("source_url", ""))
         stats = {"label": folder.label, "package": folder.package, "found": len(files),
@@ -182,7 +173,9 @@ def _collect(packages: dict[str, dict], roots: dict[str, Path], cache: Path,
                 problems.append({"folder": folder.name, "path": path, "problem": "not listed in the README"})
             origin = _origin(folder, pkg["version"], path, credit)
             try:
-                image = turn(_decode(data), angles.get(posixpath.relpath(path, posixpath.dirname(folder.album)), 0))
+                image = _decode(data)
+                if angles:
+                    image = turn(image, angles.get(posixpath.relpath(path, album_dir), 0))
             except (OSError, ValueError) as e:
                 problems.append({"folder": folder.name, "path": path, "problem": f"cannot decode: {e}"})
                 continue
