@@ -43,6 +43,10 @@ class ModelConfig:
         provenance: free-form training record (command, data, iterations, metrics...).
         what: set on a *where* model (seg over ``background``, ``object``, ``person``): the teacher
             that names its objects at test time (``"imagenet-dense"``, :mod:`pixelnet.objects`).
+        tta_scales: test-time augmentation the model was chosen with: every test scale ``s`` asked
+            of :class:`pixelnet.Predictor` runs at ``s * r`` for each ``r`` here and the outputs
+            are averaged (None: ``s`` alone).
+        tta_mirror: also run every such pass on the mirrored image and average it in (mirrored back).
     """
 
     task: str
@@ -56,10 +60,16 @@ class ModelConfig:
     backbone_kwargs: dict[str, Any] = field(default_factory=dict)
     provenance: dict[str, Any] = field(default_factory=dict)
     what: str | None = None
+    tta_scales: list[float] | None = None
+    tta_mirror: bool = False
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
             raise ValueError(f"unknown task {self.task!r}; choose from {TASKS}")
+        if self.tta_scales is not None:
+            if not self.tta_scales or any(not float(r) > 0 for r in self.tta_scales):
+                raise ValueError(f"tta_scales must be positive scales, not {self.tta_scales}")
+            self.tta_scales = [float(r) for r in self.tta_scales]
         if self.task == "seg" and not self.class_names:
             raise ValueError("a seg model needs class_names")
 

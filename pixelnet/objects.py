@@ -153,8 +153,9 @@ class ObjectModel(nn.Module):
         self.where, self.classifier = where, classifier
         self.config = TeacherConfig(class_names=[*classifier.categories, PERSON])
 
-    def predictor(self, *, device: str | torch.device = "auto", max_side: int = 1024) -> ObjectsPredictor:
-        return ObjectsPredictor(self, device=device, max_side=max_side)
+    def predictor(self, *, device: str | torch.device = "auto", max_side: int = 1024,
+                  tta: bool = True) -> ObjectsPredictor:
+        return ObjectsPredictor(self, device=device, max_side=max_side, tta=tta)
 
 
 def object_model(where: PixelNet) -> ObjectModel:
@@ -190,12 +191,15 @@ class ObjectsPredictor:
     :class:`pixelnet.Predictor` interface (``set_image``, ``predict``, ``image_scale``, ``tasks``).
 
     The *where* model runs through a :class:`pixelnet.Predictor`, whose feature cache also serves
-    the classifier its ``head`` tap: one backbone pass per scale.
+    the classifier its ``head`` tap: one backbone pass per scale, plus the passes of the *where*
+    model's test-time augmentation (``ModelConfig.tta_scales``, ``tta_mirror``; off with
+    ``tta=False``), which only *where* averages: the categories are read at the asked scales.
     """
 
-    def __init__(self, model: ObjectModel, *, device: str | torch.device = "auto", max_side: int = 1024) -> None:
+    def __init__(self, model: ObjectModel, *, device: str | torch.device = "auto", max_side: int = 1024,
+                 tta: bool = True) -> None:
         self.model = model
-        self.base = Predictor({"seg": model.where}, device=device, max_side=max_side)
+        self.base = Predictor({"seg": model.where}, device=device, max_side=max_side, tta=tta)
         self.classifier = model.classifier.to(self.base.device)
 
     @property

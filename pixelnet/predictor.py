@@ -33,10 +33,12 @@ class Predictor:
         max_side: longer image side is resized down to this before prediction
             (outputs are returned at the resized size; see :attr:`image_scale`).
         budget_mb: memory budget of one dense row chunk.
+        tta: apply the test-time augmentation a model records (``ModelConfig.tta_scales``,
+            ``tta_mirror``); False runs every model at the asked scales only.
     """
 
     def __init__(self, models: PixelNet | Mapping[str, PixelNet], *, device: str | torch.device = "auto",
-                 max_side: int = 1024, budget_mb: float = 64.0) -> None:
+                 max_side: int = 1024, budget_mb: float = 64.0, tta: bool = True) -> None:
         self.models: dict[str, PixelNet] = (
             {models.task: models} if isinstance(models, PixelNet) else dict(models))
         if not self.models:
@@ -46,9 +48,10 @@ class Predictor:
             m.to(self.device).eval()
         self.max_side = max_side
         self.budget_mb = budget_mb
+        self.tta = tta
         self.image: np.ndarray | None = None
         self.image_scale = 1.0
-        self._cache: dict[tuple[int, float], dict[str, torch.Tensor]] = {}
+        self._cache: dict[tuple[int, float, bool], dict[str, torch.Tensor]] = {}
 
     @property
     def tasks(self) -> list[str]:
@@ -84,8 +87,9 @@ class Predictor:
         h, w = self._require_image().shape[:2]
         return max(self.min_side, round(h * scale)), max(self.min_side, round(w * scale))
 
-    def image_tensor(self, scale: float = 1.0) -> torch.Tensor:
-        """The current image as ``(1, 3, h, w)`` float in [0, 1], resized to :meth:`input_size`."""
+    def image_tensor(self, scale: float = 1.0, *, mirror: bool = False) -> torch.Tensor:
+        """The current image as ``(1, 3, h, w)`` float in [0, 1], resized to :meth:`input_size`
+        (and mirrored left to right when ``mirror``)."""
         img = self._require_image()
         if not (img.flags.writeable and img.flags.c_contiguous):
             img = img.copy()  # torch.from_numpy needs a writeable array
@@ -94,25 +98,29 @@ class Predictor:
         if size != tuple(x.shape[2:]):
             shrink = size[0] < x.shape[2] or size[1] < x.shape[3]
             x = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=shrink)
+        if mirror:
+            x = x.flip(-1)
         return x.to(self.device)
 
     @torch.no_grad()
-    def features(self, task: str, scale: float = 1.0, *, taps: Sequence[str] | None = None) -> dict[str, torch.Tensor]:
-        """Tap maps of the current image for ``task``'s model (cached per backbone and scale).
+    def features(self, task: str, scale: float = 1.0, *, taps: Sequence[str] | None = None,
+                 mirror: bool = False) -> dict[str, torch.Tensor]:
+        """Tap maps of the current image for ``task``'s model (cached per backbone, scale and mirror).
 
         Args:
             taps: names of the backbone's taps to return (default: the model's taps), e.g. to
                 look at taps no head reads (:mod:`pixelnet.features`).
+            mirror: the maps of the mirrored image (as computed: not mirrored back).
         """
         model = self.models[task]
-        key = (id(model.backbone), float(scale))
+        key = (id(model.backbone), float(scale), bool(mirror))
         cached = self._cache.get(key)
         names = [t.name for t in model.taps] if taps is None else list(taps)
         unknown = [n for n in names if n not in model.backbone.tap_names]
         if unknown:
             raise ValueError(f"unknown taps {unknown}; the backbone has taps {model.backbone.tap_names}")
         if cached is None or any(n not in cached for n in names):
-            x = self.image_tensor(scale)
+            x = self.image_tensor(scale, mirror=mirror)
             all_names = sorted({t.name for m in self.models.values() if m.backbone is model.backbone
                                 for t in m.taps} | set(names) | set(cached or ()),
                                key=model.backbone.tap_names.index)
@@ -145,23 +153,44 @@ class Predictor:
             out[task] = self._predict_task(task, scales, set(ablate), (h, w))
         return out
 
+    def passes(self, task: str, scales: Sequence[float] = (1.0,)) -> list[tuple[float, bool]]:
+        """The ``(scale, mirrored)`` backbone passes whose outputs :meth:`predict` averages for
+        ``task`` at ``scales``: each scale times the model's ``tta_scales``, and mirrored too when
+        its ``tta_mirror`` (:class:`pixelnet.ModelConfig`; when this predictor applies them)."""
+        config = self.models[task].config
+        ratios = config.tta_scales if self.tta and config.tta_scales else [1.0]
+        mirrors = (False, True) if self.tta and config.tta_mirror else (False,)
+        return [(float(s) * r, m) for s in scales for r in ratios for m in mirrors]
+
     def _predict_task(self, task: str, scales: Sequence[float], ablate: set[str], size: tuple[int, int]) -> np.ndarray:
         model = self.models[task]
         acc: torch.Tensor | None = None
-        for s in scales:
-            feats = dict(self.features(task, s))
+        passes = self.passes(task, scales)
+        for s, mirror in passes:
+            feats = dict(self.features(task, s, mirror=mirror))
             for name in ablate & set(feats):
                 f = feats[name]
                 feats[name] = f.mean(dim=(2, 3), keepdim=True).expand_as(f)
             y = activate(task, model.dense(feats, self.input_size(s), budget_mb=self.budget_mb))  # (1, K, h, w)
+            if mirror:
+                y = _unmirror(task, y)
             if tuple(y.shape[2:]) != size:
                 y = F.interpolate(y, size=size, mode="bilinear", align_corners=False)
             acc = y if acc is None else acc + y
         assert acc is not None, "no scales given"
-        y = activate("normals", acc) if task == "normals" else acc / len(scales)
+        y = activate("normals", acc) if task == "normals" else acc / len(passes)
         y = y[0].float().cpu()
         if task == "seg":
             return y.numpy()
         if task == "normals":
             return y.permute(1, 2, 0).contiguous().numpy()
         return y[0].numpy()
+
+
+def _unmirror(task: str, y: torch.Tensor) -> torch.Tensor:
+    """Outputs ``(B, C, h, w)`` of a mirrored image, mirrored back: flipped left to right, and
+    for ``normals`` (x right, y down, z towards the camera) with x negated."""
+    y = y.flip(-1)
+    if task == "normals":
+        y = torch.cat([-y[:, :1], y[:, 1:]], dim=1)
+    return y

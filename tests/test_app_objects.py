@@ -29,12 +29,14 @@ WHERE = "where"  # the menu label of the where model (its folder, relative to th
 MIXED = "mixed"  # a confident where model with background, object and person regions on the photo
 
 
-def where_model_dir(out: Path, bias: tuple[float, float, float] = (0.0, 3.0, -3.0), sharpen: float = 1.0) -> Path:
+def where_model_dir(out: Path, bias: tuple[float, float, float] = (0.0, 3.0, -3.0), sharpen: float = 1.0,
+                    tta_mirror: bool = False) -> Path:
     """A tiny where model on the pretrained efficientnet_lite0 (offline package), leaning to ``object``
-    (its output layer's bias ``bias``; its logits times ``sharpen``)."""
+    (its output layer's bias ``bias``; its logits times ``sharpen``; mirror augmentation recorded
+    when ``tta_mirror``)."""
     torch.manual_seed(0)
     cfg = ModelConfig(task="seg", backbone="efficientnet_lite0", taps=["s32", "head"], mlp_widths=[8], dropout=0.0,
-                      class_names=list(WHERE_CLASSES), what="imagenet-dense")
+                      class_names=list(WHERE_CLASSES), what="imagenet-dense", tta_mirror=tta_mirror)
     model = build_model(cfg, pretrained=True)
     with torch.no_grad():
         layer = model.head.output_layer()
@@ -87,6 +89,31 @@ def test_predict_shows_categories_and_person_from_one_backbone_pass(env, photo) 
     ablated = app.predict(upload, None, None, None, False, taps[1:], 0.5)
     assert ablated[1].shape == photo.shape and "the *where* part only" in ablated[-1]
     assert app.predict(upload, None, None, None, True, None, 0.5)[1].shape == photo.shape  # multi-scale
+
+
+def test_a_where_model_recording_mirror_augmentation_is_shown_as_measured(tmp_path: Path, photo) -> None:
+    """The explorer runs a where model's recorded augmentation (the same output as train/eval.py's
+    predictor: one plain and one mirrored backbone pass) and says so in its notes."""
+    where_dir = where_model_dir(tmp_path / WHERE, (0.5, 0.0, 0.5), sharpen=20.0, tta_mirror=True)
+    app = ExplorerApp(Explorer(ModelBank(discover_models(tmp_path, [where_dir]))))
+    session = app.explorer.session(photo)
+    where = session.models["seg"]
+    calls = []
+    forward = where.backbone.forward
+    where.backbone.forward = lambda *a, **k: calls.append(1) or forward(*a, **k)  # type: ignore[method-assign]
+    try:
+        out = session.predict()["seg"]
+    finally:
+        del where.backbone.forward
+    assert len(calls) == 2
+    model = ObjectModel(where, load_imagenet_classifier())
+    np.testing.assert_allclose(out, model.predictor(device="cpu").predict(photo)["seg"], atol=1e-5)
+    plain = model.predictor(device="cpu", tta=False).predict(photo)["seg"]
+    assert not np.allclose(out, plain, atol=1e-3)
+    path = tmp_path / "chelsea.png"
+    Image.fromarray(photo).save(path)
+    notes = app.predict({"path": str(path), "orig_name": path.name})[-1]
+    assert "Test scales: 1 (segmentation also mirrored, averaged)" in notes
 
 
 def test_inspect_gives_where_contributions_and_the_final_category(env) -> None:

@@ -85,7 +85,7 @@ def test_config_resolves_through_its_parser(config: Path, tmp_path: Path) -> Non
     assert (args.iters is None) != (args.epochs is None), f"{rel(config)}: give the length once (iters or epochs)"
 
 
-@pytest.mark.parametrize("task", ["seg", "normals", "edges", "seg_objects"])
+@pytest.mark.parametrize("task", ["seg", "normals", "edges", "seg_objects", "seg_photos"])
 def test_default_model_configs_are_the_shipped_recipes(task: str) -> None:
     """``configs/default_models/TASK.yaml`` resolves to what ``assets/models/TASK`` was trained with."""
     run = load_module("train/run.py")
@@ -94,6 +94,9 @@ def test_default_model_configs_are_the_shipped_recipes(task: str) -> None:
     args = vars(parse_args(run.get_args_parser(), ["--config", str(ROOT / f"configs/default_models/{task}.yaml")]))
     differ = {k: (v, args.get(k)) for k, v in recorded.items() if k not in NOT_RECIPE and args.get(k) != v}
     assert not differ, f"recorded vs config: {differ}"
+    # the test-time augmentation the model records (set after training on some) is the recipe's too
+    assert trained["config"].get("tta_scales") == args["tta_scales"]
+    assert trained["config"].get("tta_mirror", False) == args["tta_mirror"]
 
 
 @pytest.mark.parametrize("config", CONFIGS, ids=rel)

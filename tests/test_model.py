@@ -145,3 +145,53 @@ def test_models_sharing_a_backbone_share_one_pass():
     pred.predict()
     hook.remove()
     assert len(calls) == 1
+
+
+@pytest.mark.parametrize("task", ["seg", "normals", "edges"])
+def test_recorded_test_time_augmentation_is_the_mean_of_its_passes(task):
+    """``tta_scales`` and ``tta_mirror`` average the outputs of the scaled and mirrored images,
+    mirrored back (normals with x negated); ``tta=False`` ignores them. (Normals at one ratio: a
+    single-scale prediction renormalises its resized normals, the mean of several does not.)"""
+    ratios = [1.0] if task == "normals" else [0.75, 1.0]
+    model = _model(task=task, tta_scales=ratios, tta_mirror=True)
+    img = (np.random.default_rng(2).random((40, 56, 3)) * 255).astype(np.uint8)
+    plain = Predictor(model, device="cpu", tta=False)
+    assert plain.passes(task, (1.0,)) == [(1.0, False)]
+    got = Predictor(model, device="cpu").predict(img)[task]
+    parts = []
+    for mirror in (False, True):
+        shown = img[:, ::-1] if mirror else img
+        for s in ratios:
+            y = plain.predict(np.ascontiguousarray(shown), scales=(s,))[task]
+            if mirror:
+                y = y[..., ::-1] if task == "seg" else y[:, ::-1]
+                if task == "normals":
+                    y = y * np.array([-1.0, 1.0, 1.0], np.float32)
+            parts.append(y)
+    want = np.mean(parts, 0)
+    if task == "normals":
+        want = want / np.linalg.norm(want, axis=-1, keepdims=True)
+    np.testing.assert_allclose(got, want, atol=1e-4)
+    assert not np.allclose(got, plain.predict(img)[task], atol=1e-4)  # the augmentation changed the output
+    if task == "seg":
+        assert Predictor(model, device="cpu").passes(task, (0.5, 1.0)) == [
+            (0.375, False), (0.375, True), (0.5, False), (0.5, True), (0.75, False), (0.75, True), (1.0, False),
+            (1.0, True)]
+
+
+def test_a_mirrored_image_gives_the_mirrored_output_under_mirror_augmentation():
+    """With ``tta_mirror`` alone, the prediction of the mirrored image is the mirrored prediction."""
+    model = _model(task="normals", tta_mirror=True)
+    img = (np.random.default_rng(3).random((32, 48, 3)) * 255).astype(np.uint8)
+    pred = Predictor(model, device="cpu")
+    a = pred.predict(img)["normals"]
+    b = pred.predict(np.ascontiguousarray(img[:, ::-1]))["normals"][:, ::-1] * np.array([-1.0, 1.0, 1.0], np.float32)
+    np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+def test_config_rejects_bad_test_time_scales():
+    with pytest.raises(ValueError, match="tta_scales"):
+        ModelConfig(task="edges", tta_scales=[1.0, 0.0])
+    with pytest.raises(ValueError, match="tta_scales"):
+        ModelConfig(task="edges", tta_scales=[])
+    assert ModelConfig.from_dict({"task": "edges", "tta_scales": [1, 2]}).tta_scales == [1.0, 2.0]

@@ -154,9 +154,9 @@ def eval_photos(args: argparse.Namespace) -> int:
         with Progress(f"eval {spec}", total=n_photos, unit="photo", enabled=not args.quiet) as bar:
             metrics, rows = evaluate_photos(model, args.data_root, split=split, scales=args.scales,
                                             device=args.device, max_side=args.max_side, limit=args.limit,
-                                            progress=bar.update)
+                                            progress=bar.update, tta=not args.no_tta)
         results[spec] = {**metrics, "photos": rows}
-    print(photo_table(results, split, args.scales))
+    print(photo_table(results, split, args.scales, tta=not args.no_tta))
     root = Path(args.data_root).expanduser()
     maps = TeacherMaps(root / "teacher_maps", cache=root)
     c = clothing_regions([maps(f) for f, _ in labelled_photos(root, split)[: args.limit]], CATEGORIES)
@@ -171,7 +171,7 @@ def eval_photos(args: argparse.Namespace) -> int:
             model = load_model_or_reference(spec)
             with Progress(f"held-out {spec}", total=len(photos), unit="photo", enabled=not args.quiet) as bar:
                 held[spec] = right_class_iou(model, photos, args.data_root, scales=args.scales, device=args.device,
-                                             max_side=args.max_side, progress=bar.update)
+                                             max_side=args.max_side, progress=bar.update, tta=not args.no_tta)
         stems = [p.stem for p, _ in photos]
         print("\nright-class IoU on the held-out example photos (salient mask, 2 px band ignored)\n")
         print("| model | " + " | ".join(stems) + " | mean |")
@@ -186,9 +186,10 @@ def eval_photos(args: argparse.Namespace) -> int:
     return 0
 
 
-def photo_table(results: dict[str, dict], split: str, scales: list[float]) -> str:
+def photo_table(results: dict[str, dict], split: str, scales: list[float], *, tta: bool = True) -> str:
     """A markdown table: one row per model."""
-    lines = [f"real photos, split {split}, scales {','.join(f'{s:g}' for s in scales)}", "",
+    aug = "" if tta else ", without the models' test-time augmentation"
+    lines = [f"real photos, split {split}, scales {','.join(f'{s:g}' for s in scales)}{aug}", "",
              "| model | category accuracy | object IoU | boundary F (2 px) | person IoU |", "|---|---|---|---|---|"]
     for spec, m in results.items():
         lines.append(f"| {spec} | {m['category_acc']:.3f} ({m['category_n']}) | {m['object_iou']:.3f} "
@@ -222,6 +223,9 @@ def get_args_parser() -> argparse.ArgumentParser:
                    help="real-photos: more models scored in the same run, one table (e.g. imagenet-dense)")
     p.add_argument("--held-out", action="store_true",
                    help="real-photos: also the right-class IoU on the explorer's examples and Grace Hopper")
+    p.add_argument("--no-tta", action="store_true",
+                   help="run every model at --scales alone, without the test-time augmentation it records "
+                        "(tta_scales, tta_mirror in its config.json)")
     p.add_argument("--json", help="write the metrics to this JSON file")
     p.add_argument("--quiet", action="store_true", help="no progress bar or progress lines")
     return p
@@ -283,7 +287,7 @@ def main(args: argparse.Namespace) -> int:
 
         metrics: dict = evaluate(model, dataset, scales=args.scales, limit=total, device=args.device,
                                  max_side=args.max_side, progress=bar, on_prediction=on_prediction,
-                                 meter=per_class, class_map=class_map)
+                                 meter=per_class, class_map=class_map, tta=not args.no_tta)
     print(format_metrics(task, metrics, title=f"{task} model {args.model} on {where}: {total} images, "
                                               f"scales {','.join(f'{s:g}' for s in args.scales)}"))
     if per_class is not None:

@@ -116,6 +116,11 @@ def get_args_parser() -> argparse.ArgumentParser:
                    help="start from the --weights set")
     w.add_argument("--scratch", dest="pretrained", action="store_false", help="random initialisation")
     g.add_argument("--freeze-backbone", action="store_true", help="train the head only (BN stats frozen)")
+    g.add_argument("--tta-scales", type=floats, default=None,
+                   help="test-time augmentation recorded with the model: each test scale s also runs at s times "
+                   "each of these, averaged (e.g. 0.75,1; default: none)")
+    g.add_argument("--tta-mirror", action="store_true",
+                   help="test-time augmentation recorded with the model: also average the mirrored image's output")
     g = p.add_argument_group("sampling and augmentation")
     g.add_argument("--images-per-batch", type=int, default=5, help="images per step and process")
     g.add_argument("--pixels-per-image", type=int, default=2000, help="pixels sampled per image and step")
@@ -187,6 +192,8 @@ def check_args(args: argparse.Namespace) -> None:
         raise UsageError("--fc-channels does not apply to --weights hed-bsds (HED's VGG-16 has no fc6/fc7)")
     if not args.scales or min(args.scales) <= 0:
         raise UsageError("--scales must be positive numbers")
+    if args.tta_scales is not None and (not args.tta_scales or min(args.tta_scales) <= 0):
+        raise UsageError("--tta-scales must be positive numbers")
     for flag in ("images_per_batch", "pixels_per_image", "ckpt_every", "val_limit"):
         if getattr(args, flag) is not None and getattr(args, flag) < 1:
             raise UsageError(f"--{flag.replace('_', '-')} must be >= 1")
@@ -213,7 +220,8 @@ def model_config(args: argparse.Namespace) -> ModelConfig:
         return ModelConfig(task=args.task, backbone=args.backbone, taps=args.taps, head=args.head,
                            mlp_widths=widths, dropout=args.dropout, linear_bn=args.linear_bn,
                            class_names=dataset_class_names(args.data, args.data_root) if args.task == "seg" else None,
-                           backbone_kwargs=kwargs, what=DATASET_WHAT.get(args.data))
+                           backbone_kwargs=kwargs, what=DATASET_WHAT.get(args.data),
+                           tta_scales=args.tta_scales, tta_mirror=args.tta_mirror)
     except ValueError as e:
         raise UsageError(str(e)) from e
 

@@ -36,6 +36,22 @@ class PredictTab(TabBase):
     """Callbacks of the main view."""
 
     # ---- predict -------------------------------------------------------------------
+    @staticmethod
+    def _augmentation_note(s: Any) -> str:
+        """The test-time augmentation the session's models record (``ModelConfig.tta_*``), in words."""
+        parts = []
+        for task, model in s.models.items():
+            config = getattr(model, "config", None)
+            extra = []
+            if getattr(config, "tta_scales", None):
+                extra.append("at " + ", ".join(f"{r:g}" for r in config.tta_scales) + " of each scale")
+            if getattr(config, "tta_mirror", False):
+                extra.append("also mirrored")
+            if extra:
+                word = {"seg": "segmentation"}.get(task, task)
+                parts.append(f"{word} {' and '.join(extra)}, averaged")
+        return f" ({'; '.join(parts)})" if parts else ""
+
     @user_errors
     @on_model_thread
     def predict(
@@ -87,7 +103,7 @@ class PredictTab(TabBase):
             + ".",
             f"Taps off (replaced by their image mean): {', '.join(ablate)}." if ablate else "",
             self._reference_note(s, ablate),
-            "Test scales: " + ("0.5, 1, 1.5" if multiscale else "1") + ".",
+            "Test scales: " + ("0.5, 1, 1.5" if multiscale else "1") + self._augmentation_note(s) + ".",
             self.model_note(labels),
         ]
         return (

@@ -5,7 +5,14 @@ May import: ``pixelnet.metrics``, ``pixelnet.data`` (datasets by name), ``pixeln
 the core modules; never ``engine`` (training imports evaluation, not the other way).
 """
 
-from pixelnet.evaluation.evaluate import METRIC_KEYS, choose_val_size, evaluate, format_metrics, predict_full_size
+from pixelnet.evaluation.evaluate import (
+    METRIC_KEYS,
+    choose_val_size,
+    evaluate,
+    format_metrics,
+    model_predictor,
+    predict_full_size,
+)
 from pixelnet.evaluation.geometry import GEOMETRY_DATASETS, BoundaryRecallMeter, normals_baselines
 from pixelnet.evaluation.objects import (
     FOLDER_CATEGORIES,
@@ -19,6 +26,7 @@ from pixelnet.evaluation.objects import (
 __all__ = [
     "FOLDER_CATEGORIES", "GEOMETRY_DATASETS", "METRIC_KEYS", "BoundaryRecallMeter", "ObjectMeter", "choose_val_size",
     "clothing_regions",
-    "evaluate", "evaluate_photos", "format_metrics", "normals_baselines", "object_category", "predict_full_size",
+    "evaluate", "evaluate_photos", "format_metrics", "model_predictor", "normals_baselines", "object_category",
+    "predict_full_size",
     "right_class_iou",
 ]

@@ -26,7 +26,7 @@ from pixelnet.predictor import Predictor
 from pixelnet.progress import Progress, format_duration
 from pixelnet.teachers import HED, HEDPredictor
 
-__all__ = ["METRIC_KEYS", "choose_val_size", "evaluate", "format_metrics", "predict_full_size"]
+__all__ = ["METRIC_KEYS", "choose_val_size", "evaluate", "format_metrics", "model_predictor", "predict_full_size"]
 
 METRIC_KEYS: dict[str, tuple[str, ...]] = {
     "seg": ("pixel_acc", "mean_acc", "miou"),
@@ -53,12 +53,28 @@ def predict_full_size(predictor: Predictor | HEDPredictor, task: str, image: np.
     return t[0].numpy() if task == "seg" else t[0, 0].numpy()
 
 
+def model_predictor(model: Any, *, device: str | torch.device = "auto", max_side: int = 1024,
+                    tta: bool = True) -> Any:
+    """The predictor of any model :func:`evaluate` runs: a :class:`Predictor` for a PixelNet model,
+    else the model's own (a reference model's, an object model's), with the same ``predict()``.
+
+    Args:
+        tta: apply the test-time augmentation the model records (``ModelConfig.tta_scales``,
+            ``tta_mirror``: PixelNet and object models; reference models have none).
+    """
+    if isinstance(model, PixelNet):
+        return Predictor(model, device=device, max_side=max_side, tta=tta)
+    if hasattr(model, "where"):  # an object model: its where model may record test-time augmentation
+        return model.predictor(device=device, max_side=max_side, tta=tta)
+    return model.predictor(device=device, max_side=max_side)
+
+
 def evaluate(model: PixelNet | HED, dataset: Any, *, scales: Sequence[float] = (1.0,), limit: int | None = None,
              device: str | torch.device = "auto", max_side: int = 1024,
              progress: Progress | Callable[[int, int], None] | None = None,
              meter_kwargs: dict[str, Any] | None = None, budget_s: float | None = None,
              on_prediction: Callable[[dict[str, Any], np.ndarray], None] | None = None,
-             meter: Any | None = None, class_map: np.ndarray | None = None) -> dict[str, float]:
+             meter: Any | None = None, class_map: np.ndarray | None = None, tta: bool = True) -> dict[str, float]:
     """Run ``model`` over the first ``limit`` samples of ``dataset`` and compute its metrics.
 
     Args:
@@ -85,6 +101,7 @@ def evaluate(model: PixelNet | HED, dataset: Any, *, scales: Sequence[float] = (
         class_map: seg only: int ``[K_model]``, the dataset class of each model class, for a model
             whose classes are not the dataset's (e.g. ImageNet categories scored on the composites'
             classes); the meter then counts the dataset's classes.
+        tta: apply the test-time augmentation a model records (:func:`model_predictor`).
 
     Returns:
         The metrics of :data:`METRIC_KEYS` for the task, as floats.
@@ -95,10 +112,7 @@ def evaluate(model: PixelNet | HED, dataset: Any, *, scales: Sequence[float] = (
         kwargs.setdefault("num_classes", model.config.num_outputs if class_map is None else int(class_map.max()) + 1)
     if meter is None:
         meter = build_meter(task, **kwargs)
-    if isinstance(model, PixelNet):
-        predictor = Predictor(model, device=device, max_side=max_side)
-    else:  # a reference model brings its own predictor, with the same predict()
-        predictor = model.predictor(device=device, max_side=max_side)
+    predictor = model_predictor(model, device=device, max_side=max_side, tta=tta)
     total = len(dataset) if limit is None else min(limit, len(dataset))
     if isinstance(progress, Progress):
         progress.set_total(total)

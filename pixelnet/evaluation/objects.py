@@ -139,7 +139,8 @@ class ObjectMeter:
 
 def evaluate_photos(model: object, root: str | Path, *, split: str = "test", scales: Sequence[float] = (1.0,),
                     device: str = "cpu", max_side: int = 1024, limit: int | None = None,
-                    progress: Callable[[int], None] | None = None) -> tuple[dict[str, float], list[dict[str, object]]]:
+                    progress: Callable[[int], None] | None = None,
+                    tta: bool = True) -> tuple[dict[str, float], list[dict[str, object]]]:
     """Score a category seg model on the labelled photos of the fetch cache (``CACHE/photos``).
 
     Args:
@@ -152,19 +153,18 @@ def evaluate_photos(model: object, root: str | Path, *, split: str = "test", sca
         max_side: the predictor's size limit.
         limit: the first N photos only.
         progress: called with 1 after each photo.
+        tta: apply the test-time augmentation the model records.
 
     Returns:
         (:meth:`ObjectMeter.compute`, the per-photo rows).
     """
     from pixelnet.distill import TeacherMaps, labelled_photos, read_photo
-    from pixelnet.evaluation.evaluate import predict_full_size
-    from pixelnet.predictor import Predictor
+    from pixelnet.evaluation.evaluate import model_predictor, predict_full_size
 
     root = Path(root).expanduser()
     photos = labelled_photos(root, split)[:limit]
     maps = TeacherMaps(root / "teacher_maps", cache=root)
-    predictor = model.predictor(device=device, max_side=max_side) if hasattr(model, "predictor") else \
-        Predictor(model, device=device, max_side=max_side)
+    predictor = model_predictor(model, device=device, max_side=max_side, tta=tta)
     meter = ObjectMeter(model.config.class_names)
     for file, folder in photos:
         m = maps(file)
@@ -178,7 +178,7 @@ def evaluate_photos(model: object, root: str | Path, *, split: str = "test", sca
 
 def right_class_iou(model: object, photos: Sequence[tuple[str | Path, Sequence[str]]], root: str | Path, *,
                     scales: Sequence[float] = (1.0,), device: str = "cpu", max_side: int = 1024,
-                    band: int = 2, progress: Callable[[int], None] | None = None) -> dict[str, float]:
+                    band: int = 2, progress: Callable[[int], None] | None = None, tta: bool = True) -> dict[str, float]:
     """Right-class IoU on photos whose main object's class people know (issue #25's first yardstick:
     the explorer's examples and Grace Hopper, never trained on): per photo, the IoU of the pixels
     predicted as one of its right classes against the salient-object mask (``>= 0.5``, a band of
@@ -188,18 +188,17 @@ def right_class_iou(model: object, photos: Sequence[tuple[str | Path, Sequence[s
         model: as for :func:`evaluate_photos`.
         photos: ``(file, right class names)`` pairs.
         root: the fetch cache (the salient teacher; the maps go to ``teacher_maps/``, computed once).
+        tta: apply the test-time augmentation the model records.
 
     Returns:
         photo stem -> IoU, and ``mean``.
     """
     from pixelnet.distill import TeacherMaps, read_photo
-    from pixelnet.evaluation.evaluate import predict_full_size
-    from pixelnet.predictor import Predictor
+    from pixelnet.evaluation.evaluate import model_predictor, predict_full_size
 
     root = Path(root).expanduser()
     maps = TeacherMaps(root / "teacher_maps", cache=root)
-    predictor = model.predictor(device=device, max_side=max_side) if hasattr(model, "predictor") else \
-        Predictor(model, device=device, max_side=max_side)
+    predictor = model_predictor(model, device=device, max_side=max_side, tta=tta)
     names = list(model.config.class_names)
     out: dict[str, float] = {}
     for file, right in photos:
