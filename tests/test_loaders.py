@@ -13,9 +13,11 @@ from pixelnet.data import (
     BSDS500,
     DATASET_TASKS,
     DATASETS,
+    EVAL_ONLY_DATASETS,
     HEDBSDS,
     PASCAL_CONTEXT_CLASSES,
     SYNTH_CLASSES,
+    TRAIN_DATASETS,
     VOC2012,
     VOC_CLASSES,
     DatasetError,
@@ -232,6 +234,7 @@ def test_registry(bsds_root: Path) -> None:
                         "hed-distill", "synth-real+hed-distill", "real-categories", "real-categories-soft",
                         "real-objects", "real-objects-categories")
     assert set(DATASET_TASKS) == set(DATASETS)
+    assert set(TRAIN_DATASETS) == set(DATASETS) - EVAL_ONLY_DATASETS and EVAL_ONLY_DATASETS < set(DATASETS)
     assert all(set(t) <= {"seg", "normals", "edges"} for t in DATASET_TASKS.values())
     assert dataset_classes("synth") == SYNTH_CLASSES and dataset_classes("bsds500") is None
     assert len(dataset_classes("voc2012")) == 21 and len(dataset_classes("pascal-context")) == 59

@@ -47,6 +47,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from pixelnet.data import DATASETS
 from pixelnet.device import pick_device
 from pixelnet.distill import PSEUDO_CLASSES, category_class_map
 from pixelnet.engine import (
@@ -73,10 +74,9 @@ from pixelnet.progress import Progress
 from pixelnet.teachers import REFERENCE_MODELS
 from pixelnet.zoo import load_model_or_reference
 
-DATASETS = ("synth", "synth-real", "bsds500", "hed-bsds", "nyuv2", "pascal-context", "voc2012", "sbd", "voc-aug",
-            "middlebury-motorcycle", "middlebury-aloe", "composites", "composites-close", "hed-distill",
-            "synth-real+hed-distill", "real-categories",
-            "real-categories-soft", "real-objects", "real-photos")
+EVAL_DATASETS = (*DATASETS, "real-photos")
+"""``--data`` choices: every dataset of the registry, and ``real-photos`` (the labelled photos scored
+without segmentation labels: :func:`pixelnet.evaluation.evaluate_photos`)."""
 
 
 REPO = Path(__file__).resolve().parents[1]
@@ -203,7 +203,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="YAML file of option defaults (command-line flags win)")
     p.add_argument("--model", help="model folder (model.safetensors + config.json), e.g. runs/NAME, or a reference "
                    f"model: {', '.join(sorted(REFERENCE_MODELS))} (HED with its HED-BSDS weights; edges)")
-    p.add_argument("--data", choices=DATASETS, default="synth", help="evaluation dataset")
+    p.add_argument("--data", choices=EVAL_DATASETS, default="synth", help="evaluation dataset")
     p.add_argument("--data-root", help="dataset folder (real datasets)")
     p.add_argument("--normal-signs", type=ints, default=None,
                    help="NYUv2: per-axis signs x,y,z applied to the stored normals, e.g. --normal-signs=-1,1,1, "

@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader
 
 from pixelnet import BACKBONES, ModelConfig, build_model
 from pixelnet.backbones import BACKBONE_WEIGHTS
-from pixelnet.data import DATASET_WHAT
+from pixelnet.data import DATASET_WHAT, TRAIN_DATASETS
 from pixelnet.engine import (
     CHECKPOINT_NAME,
     VAL_SPLITS,
@@ -55,10 +55,6 @@ from pixelnet.progress import Progress, format_duration
 from pixelnet.samplers import SAMPLER_TASKS, SAMPLERS
 from pixelnet.tasks import TASKS
 
-DATASETS = ("synth", "synth-real", "bsds500", "hed-bsds", "nyuv2", "pascal-context", "voc2012", "sbd", "voc-aug",
-            "composites", "composites-close", "hed-distill",
-            "synth-real+hed-distill", "real-categories",
-            "real-categories-soft", "real-objects", "real-objects-categories")
 DEFAULT_SAMPLER = {"seg": "uniform", "normals": "uniform", "edges": "biased"}
 # options that define the model, the data or the optimiser: a checkpoint must match them to be
 # resumed (the schedule is restored from the checkpoint, so a changed one would be ignored)
@@ -89,7 +85,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="YAML file of option defaults (command-line flags win)")
     g = p.add_argument_group("task and data")
     g.add_argument("--task", choices=TASKS, help="task to train (required)")
-    g.add_argument("--data", choices=DATASETS, default="synth", help="training dataset")
+    g.add_argument("--data", choices=TRAIN_DATASETS, default="synth", help="training dataset")
     g.add_argument("--data-root", help="dataset folder (real datasets)")
     g.add_argument("--normal-signs", type=ints, default=None,
                    help="NYUv2: per-axis signs x,y,z applied to the stored normals, e.g. --normal-signs=-1,1,1, "

@@ -26,7 +26,8 @@ from pixelnet.synth.composites import CLOSE_UP_SCALE, Composites, composite_clas
 from pixelnet.synth.photos import PhotoTextures
 from pixelnet.synth.scenes import SYNTH_CLASSES, SynthScenes
 
-__all__ = ["DATASETS", "DATASET_TASKS", "DATASET_WHAT", "ROOTLESS_DATASETS", "build_dataset", "dataset_classes"]
+__all__ = ["DATASETS", "DATASET_TASKS", "DATASET_WHAT", "EVAL_ONLY_DATASETS", "ROOTLESS_DATASETS", "TRAIN_DATASETS",
+           "build_dataset", "dataset_classes"]
 
 DATASET_TASKS: dict[str, tuple[str, ...]] = {
     "synth": ("seg", "normals", "edges"),
@@ -57,6 +58,13 @@ the objects of a model trained on them (recorded as ``ModelConfig.what``, :mod:`
 
 DATASETS: tuple[str, ...] = tuple(DATASET_TASKS)
 """Names accepted by :func:`build_dataset`."""
+
+EVAL_ONLY_DATASETS: frozenset[str] = frozenset({"middlebury-motorcycle", "middlebury-aloe"})
+"""Datasets of one or two scenes, with a test split only: ``train/eval.py`` scores on them,
+``train/run.py`` does not train on them."""
+
+TRAIN_DATASETS: tuple[str, ...] = tuple(d for d in DATASETS if d not in EVAL_ONLY_DATASETS)
+"""The ``--data`` choices of ``train/run.py``."""
 
 ROOTLESS_DATASETS: frozenset[str] = frozenset({"synth", "middlebury-motorcycle"})
 """Datasets that need no folder on disk (generated, or shipped inside a package)."""
