@@ -248,6 +248,8 @@ class Session:
             d["prediction"] = {"prob": float(pred[0])}
         partial = len(players) < len(names)
         d["note"] = "taps switched off stay at their baseline and are not players" if partial else ""
+        # the contributions explain the plain pass; a model's recorded augmentation averages more passes into its map
+        d["tta"] = bool(model.config.tta_scales or model.config.tta_mirror)
         return d
 
 

@@ -70,6 +70,8 @@ class ModelConfig:
             if not self.tta_scales or any(not float(r) > 0 for r in self.tta_scales):
                 raise ValueError(f"tta_scales must be positive scales, not {self.tta_scales}")
             self.tta_scales = [float(r) for r in self.tta_scales]
+        if not isinstance(self.tta_mirror, bool):
+            raise ValueError(f"tta_mirror must be true or false, not {self.tta_mirror!r}")
         if self.task == "seg" and not self.class_names:
             raise ValueError("a seg model needs class_names")
 
@@ -78,7 +80,13 @@ class ModelConfig:
         return task_outputs(self.task, len(self.class_names or []))
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The fields as a dict; the test-time augmentation only when set (older readers refuse
+        unknown keys, so a model without it stays loadable by them)."""
+        d = asdict(self)
+        for key, default in (("tta_scales", None), ("tta_mirror", False)):
+            if d[key] == default:
+                del d[key]
+        return d
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> ModelConfig:

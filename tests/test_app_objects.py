@@ -112,8 +112,10 @@ def test_a_where_model_recording_mirror_augmentation_is_shown_as_measured(tmp_pa
     assert not np.allclose(out, plain, atol=1e-3)
     path = tmp_path / "chelsea.png"
     Image.fromarray(photo).save(path)
-    notes = app.predict({"path": str(path), "orig_name": path.name})[-1]
-    assert "Test scales: 1 (segmentation also mirrored, averaged)" in notes
+    upload = {"path": str(path), "orig_name": path.name}
+    notes = app.predict(upload)[-1]
+    assert "Test scales: 1 (where also mirrored, averaged)" in notes
+    assert app.inspect(upload, 10, 20)["tasks"]["seg"]["tta"] is True  # the inspector says what its bars explain
 
 
 def test_inspect_gives_where_contributions_and_the_final_category(env) -> None:

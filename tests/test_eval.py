@@ -40,6 +40,25 @@ def evaluate_cli(argv: list[str]) -> int:
     return run_cli(ev.main, parse_args(ev.get_args_parser(), argv), prog="eval.py")
 
 
+def test_no_tta_scores_a_model_without_the_augmentation_it_records(tmp_path: Path) -> None:
+    """``--no-tta`` reaches the predictor: a model recording mirror augmentation scores otherwise
+    with it than without, and without it exactly as the same model recording none."""
+    model = tiny_model("edges")
+    save_model(model, tmp_path / "plain")
+    model.config.tta_mirror = True
+    save_model(model, tmp_path / "mirror")
+    scores = {}
+    for name, extra in (("plain", []), ("mirror", []), ("mirror", ["--no-tta"])):
+        out = tmp_path / f"{name}{len(extra)}.json"
+        assert evaluate_cli(["--model", str(tmp_path / name), "--data", "synth", "--split", "test", "--seed", "7",
+                             "--limit", "2", "--synth-size", "48", "--device", "cpu", "--quiet", "--json", str(out),
+                             *extra]) == 0
+        scores[(name, len(extra))] = json.loads(out.read_text())
+    assert scores[("mirror", 1)].pop("tta") is False and "tta" not in scores[("mirror", 0)]
+    assert scores[("mirror", 1)] == scores[("plain", 0)]
+    assert scores[("mirror", 0)] != scores[("plain", 0)]
+
+
 @pytest.mark.parametrize("task", ["seg", "normals", "edges"])
 def test_json_has_exactly_the_task_keys(task: str, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     save_model(tiny_model(task), tmp_path / "m")

@@ -13,9 +13,10 @@ import pytest
 import torch
 import yaml
 
+from pixelnet import ModelConfig
 from pixelnet.engine.augment import Augment, crop_or_pad, resize_sample
 from pixelnet.engine.checkpoint import load_checkpoint
-from pixelnet.engine.cli import run_cli
+from pixelnet.engine.cli import UsageError, run_cli
 from pixelnet.engine.config import parse_args
 from pixelnet.engine.order import DataOrder
 from pixelnet.io import load_model
@@ -246,3 +247,16 @@ def test_data_order_is_resumable_and_ranks_draw_different_images() -> None:
     assert sorted(seen[:10]) == list(range(10)) and sorted(seen[10:]) == list(range(10))
     assert DataOrder(10, 2, seed=3, rank=1, world_size=2).batch(4) == ranks[1].batch(4)
     assert math.isclose(ranks[0].epoch(5), 2.0)
+
+
+def test_test_time_augmentation_options_are_recorded_in_the_model_config(tmp_path: Path) -> None:
+    out = ["--out", str(tmp_path / "run")]
+    args = parse_args(run.get_args_parser(), ["--task", "edges", "--tta-mirror", "--tta-scales", "0.75,1", *out])
+    run.check_args(args)
+    config = run.model_config(args)
+    assert config.tta_mirror is True and config.tta_scales == [0.75, 1.0]
+    assert ModelConfig.from_dict(config.to_dict()) == config
+    plain = run.model_config(parse_args(run.get_args_parser(), ["--task", "edges"])).to_dict()
+    assert "tta_mirror" not in plain and "tta_scales" not in plain  # older readers can load a model without them
+    with pytest.raises(UsageError, match="--tta-scales"):
+        run.check_args(parse_args(run.get_args_parser(), ["--task", "edges", "--tta-scales", "0,1", *out]))

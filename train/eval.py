@@ -179,6 +179,8 @@ def eval_photos(args: argparse.Namespace) -> int:
         for spec, row in held.items():
             print(f"| {spec} | " + " | ".join(f"{row[s]:.3f}" for s in stems) + f" | {row['mean']:.3f} |")
         results["_held_out"] = held
+    if args.no_tta:
+        results["_tta"] = False
     if args.json:
         path = Path(args.json)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -288,8 +290,9 @@ def main(args: argparse.Namespace) -> int:
         metrics: dict = evaluate(model, dataset, scales=args.scales, limit=total, device=args.device,
                                  max_side=args.max_side, progress=bar, on_prediction=on_prediction,
                                  meter=per_class, class_map=class_map, tta=not args.no_tta)
+    aug = ", without its test-time augmentation" if args.no_tta else ""
     print(format_metrics(task, metrics, title=f"{task} model {args.model} on {where}: {total} images, "
-                                              f"scales {','.join(f'{s:g}' for s in args.scales)}"))
+                                              f"scales {','.join(f'{s:g}' for s in args.scales)}{aug}"))
     if per_class is not None:
         metrics["per_class"] = _per_class(per_class, classes)
         print(_per_class_table(metrics["per_class"]))
@@ -308,6 +311,8 @@ def main(args: argparse.Namespace) -> int:
         b = metrics["boundary"]
         print(f"occlusion boundaries: recall {b['boundary_recall']:.4f}, precision {b['boundary_precision']:.4f} "
               f"(top {b['budget']:g} x boundary pixels of the thinned map, within {b['tolerance']:g} px)")
+    if args.no_tta:
+        metrics["tta"] = False
     if args.json:
         path = Path(args.json)
         path.parent.mkdir(parents=True, exist_ok=True)

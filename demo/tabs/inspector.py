@@ -244,6 +244,10 @@ class InspectorTab(TabBase):
             "They add up to prediction minus baseline prediction."
             + (" Edges come from HED: its bars are the side outputs' exact terms of the fused logit." if hed else "")
             + (" Segmentation comes from the raw ImageNet teacher: it has no taps, so no seg bars." if teacher else "")
+            + (" The bars of " + ", ".join(t for t, v in tasks.items() if v.get("tta"))
+               + " explain the plain pass (test scale 1, not mirrored); the panels average it with the model's "
+               "test-time augmentation, so their value here may differ slightly."
+               if any(v.get("tta") for v in tasks.values()) else "")
         )
         imagenet_md = imagenet_markdown(d.get("imagenet"))
         if teacher or where:

@@ -48,7 +48,7 @@ class PredictTab(TabBase):
             if getattr(config, "tta_mirror", False):
                 extra.append("also mirrored")
             if extra:
-                word = {"seg": "segmentation"}.get(task, task)
+                word = "where" if getattr(config, "what", None) else {"seg": "segmentation"}.get(task, task)
                 parts.append(f"{word} {' and '.join(extra)}, averaged")
         return f" ({'; '.join(parts)})" if parts else ""
 
