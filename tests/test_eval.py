@@ -42,8 +42,10 @@ def evaluate_cli(argv: list[str]) -> int:
 
 def test_no_tta_scores_a_model_without_the_augmentation_it_records(tmp_path: Path) -> None:
     """``--no-tta`` reaches the predictor: a model recording mirror augmentation scores otherwise
-    with it than without, and without it exactly as the same model recording none."""
-    model = tiny_model("edges")
+    with it than without, and without it as the same model recording none. (Normals: their angular
+    errors are continuous; a tiny random model's edge or class maps are near ties that float
+    rounding can tip.)"""
+    model = tiny_model("normals")
     save_model(model, tmp_path / "plain")
     model.config.tta_mirror = True
     save_model(model, tmp_path / "mirror")
@@ -55,8 +57,8 @@ def test_no_tta_scores_a_model_without_the_augmentation_it_records(tmp_path: Pat
                              *extra]) == 0
         scores[(name, len(extra))] = json.loads(out.read_text())
     assert scores[("mirror", 1)].pop("tta") is False and "tta" not in scores[("mirror", 0)]
-    assert scores[("mirror", 1)] == scores[("plain", 0)]
-    assert scores[("mirror", 0)] != scores[("plain", 0)]
+    assert scores[("mirror", 1)] == pytest.approx(scores[("plain", 0)], rel=1e-5)
+    assert abs(scores[("mirror", 0)]["mean"] - scores[("plain", 0)]["mean"]) > 0.01
 
 
 @pytest.mark.parametrize("task", ["seg", "normals", "edges"])
