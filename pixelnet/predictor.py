@@ -131,7 +131,8 @@ class Predictor:
     @torch.no_grad()
     def predict(self, image: np.ndarray | Image.Image | None = None, *, scales: Sequence[float] = (1.0,),
                 tasks: Iterable[str] | None = None, ablate: Iterable[str] = ()) -> dict[str, np.ndarray]:
-        """Dense predictions, averaged over ``scales`` and returned at the image size.
+        """Dense predictions, averaged over ``scales`` (and over each model's recorded test-time
+        augmentation, :meth:`passes`) and returned at the image size.
 
         Args:
             image: optional new image (as in :meth:`set_image`); default: the current one.

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import gradio as gr
@@ -46,6 +48,18 @@ def where_model_dir(out: Path, bias: tuple[float, float, float] = (0.0, 3.0, -3.
     return out
 
 
+@contextmanager
+def backbone_calls(model) -> Iterator[list[int]]:
+    """Counts the backbone passes of ``model`` inside the block (one item per pass)."""
+    calls: list[int] = []
+    forward = model.backbone.forward
+    model.backbone.forward = lambda *a, **k: calls.append(1) or forward(*a, **k)
+    try:
+        yield calls
+    finally:
+        del model.backbone.forward
+
+
 @pytest.fixture(scope="module")
 def photo() -> np.ndarray:
     """chelsea.jpg (a cat) at 96x64."""
@@ -70,13 +84,8 @@ def test_predict_shows_categories_and_person_from_one_backbone_pass(env, photo) 
     assert app.bank.default("seg") == WHERE
     session = app.explorer.session(photo)
     where = session.models["seg"]
-    calls = []
-    forward = where.backbone.forward
-    where.backbone.forward = lambda *a, **k: calls.append(1) or forward(*a, **k)  # type: ignore[method-assign]
-    try:
+    with backbone_calls(where) as calls:
         img, seg, legend, _, _, _, _, metrics, notes = app.predict(upload)
-    finally:
-        del where.backbone.forward
     assert len(calls) == 1  # the categories read the where model's cached head tap
     assert seg.shape == photo.shape and "pixelnet-legend" in legend and "cat" in legend
     assert "*where* model" in notes and "categories and person" in notes
@@ -98,13 +107,8 @@ def test_a_where_model_recording_mirror_augmentation_is_shown_as_measured(tmp_pa
     app = ExplorerApp(Explorer(ModelBank(discover_models(tmp_path, [where_dir]))))
     session = app.explorer.session(photo)
     where = session.models["seg"]
-    calls = []
-    forward = where.backbone.forward
-    where.backbone.forward = lambda *a, **k: calls.append(1) or forward(*a, **k)  # type: ignore[method-assign]
-    try:
+    with backbone_calls(where) as calls:
         out = session.predict()["seg"]
-    finally:
-        del where.backbone.forward
     assert len(calls) == 2
     model = ObjectModel(where, load_imagenet_classifier())
     np.testing.assert_allclose(out, model.predictor(device="cpu").predict(photo)["seg"], atol=1e-5)
